@@ -1,0 +1,211 @@
+"""ProcessAIJobHandler: local generation (Wan) or a remote provider (Runway, Luma).
+
+Remote providers generate for minutes; a worker never waits for them. It submits once,
+saves the provider's task id before anything else, and comes back with a delayed message
+(or a relayed callback) to poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from src.application.handlers.base import JobHandler, Stopper
+from src.application.logs import job_log
+from src.application.outcomes import Outcome
+from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, RemoteTask, Storage
+from src.application.workflows import workflow_for
+from src.domain.catalogue import CATALOGUE, WorkerType
+from src.domain.errors import (
+    PermanentError,
+    SubmissionOutcomeUnknown,
+    TransientError,
+)
+from src.domain.jobs import AIJob, Output
+from src.domain.sources import is_url
+from src.domain.status import JobStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollSchedule:
+    """How soon to check a remote task again: a quarter of its age, within bounds."""
+
+    min_delay_s: int = 5
+    max_delay_s: int = 900  # the SQS DelaySeconds cap
+
+    def next_delay_s(self, age_s: float) -> int:
+        return int(min(self.max_delay_s, max(self.min_delay_s, age_s / 4)))
+
+
+class ProcessAIJobHandler(JobHandler[AIJob]):
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        local: Mapping[str, LocalGenerator] | None = None,
+        remote: Mapping[str, RemoteProvider] | None = None,
+        callback_url: Callable[[AIJob], str | None] = lambda job: None,
+        poll_schedule: PollSchedule = PollSchedule(),
+        input_url_expires_s: int = 3600,
+        workdir: Path | None = None,
+        **base: object,
+    ) -> None:
+        super().__init__(**base)  # type: ignore[arg-type]
+        self.storage = storage
+        self.local = dict(local or {})
+        self.remote = dict(remote or {})
+        self.callback_url = callback_url
+        self.poll_schedule = poll_schedule
+        self.input_url_expires_s = input_url_expires_s
+        self.workdir = workdir
+
+    def run(self, job: AIJob, should_stop: Stopper) -> Outcome:
+        spec = CATALOGUE.get(job.model)
+        if spec is None:
+            return self._fail_now(job, PermanentError(f"model {job.model!r} is not in the catalogue"))
+        if spec.worker_type is WorkerType.GPU:
+            return self.run_local(job, should_stop)
+        return self.run_remote(job)
+
+    # --- local (Wan) ---------------------------------------------------------------------------
+
+    def run_local(self, job: AIJob, should_stop: Stopper) -> Outcome:
+        job = self.start(job)
+        tmp = Path(tempfile.mkdtemp(prefix=f"reelqueue-{job.id}-", dir=self.workdir))
+        try:
+            generator = self._provider(self.local, job)
+            prepared = workflow_for(job).prepare(job)
+            video = generator.generate(
+                prepared, workdir=tmp, on_progress=self.report(job, "generating"),
+                should_stop=should_stop,
+            )
+            output = self._store(job, video.path)
+            output = replace(output, width=video.width, height=video.height,
+                             duration_s=video.num_frames / video.fps)
+        except Exception as exc:  # noqa: BLE001 - every failure is settled, none escapes
+            return self.settle_failure(job, exc)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        now = self.clock.now()
+        self.finish(job, lambda j: j.succeed((output,), now))
+        return Outcome.ack("succeeded")
+
+    # --- remote (Runway, Luma) -----------------------------------------------------------------
+
+    def run_remote(self, job: AIJob) -> Outcome:
+        if job.provider_task_id:
+            return self.check(job)  # a check-back, a relayed callback or a redelivery: never resubmit
+        if job.status is JobStatus.PROCESSING and job.submitted_at is not None:
+            return self._fail_now(job, SubmissionOutcomeUnknown(
+                f"a submission to {job.provider} was started at {job.submitted_at.isoformat()} "
+                "but its outcome was never recorded; not sending it again to avoid paying twice. "
+                "Check the provider's dashboard, then retry the job if nothing was created."
+            ))
+        return self.submit(self.start(job))
+
+    def submit(self, job: AIJob) -> Outcome:
+        try:
+            provider = self._provider(self.remote, job)
+            prepared = workflow_for(job).prepare(job)
+            image_url = self._input_image_url(job)
+        except Exception as exc:  # noqa: BLE001
+            return self.settle_failure(job, exc)
+        job = self.transition(job, job.mark_submitting(self.clock.now()))
+        try:
+            task_id = provider.submit(prepared, input_image_url=image_url,
+                                      callback_url=self.callback_url(job))
+        except TransientError as exc:  # the provider surely created nothing
+            job = self.transition(job, replace(job, submitted_at=None))
+            return self.settle_failure(job, exc)
+        except Exception as exc:  # noqa: BLE001 - SubmissionOutcomeUnknown and the like
+            return self.settle_failure(job, exc)
+        job = self.transition(job, job.wait_for_provider(task_id, self.clock.now()))
+        job_log(log, job).info("submitted to %s as task %s", job.provider, task_id)
+        self.progress.record(job.id, stage="generating", percent=0)
+        return Outcome.retry_later(self.poll_schedule.min_delay_s, "waiting for the provider")
+
+    def check(self, job: AIJob) -> Outcome:
+        provider = self._provider(self.remote, job)
+        assert job.provider_task_id is not None
+        try:
+            task = provider.poll(job.provider_task_id)
+        except TransientError as exc:
+            job_log(log, job).warning("could not poll the provider: %s", exc)
+            return self._check_back(job, reason=str(exc))
+        except PermanentError as exc:
+            return self._fail_now(job, exc)
+        if task.state in (RemoteState.PENDING, RemoteState.RUNNING):
+            self.progress.record(job.id, stage="generating", percent=task.progress)
+            return self._check_back(job, reason=f"provider task {task.state.value}")
+        if task.state is RemoteState.CANCELLED:
+            now = self.clock.now()
+            self.finish(job, lambda j: j.cancel(now, "cancelled at the provider"))
+            return Outcome.ack("cancelled at the provider")
+        if task.state is RemoteState.FAILED:
+            return self._fail_now(job, PermanentError(f"{job.provider} failed: {task.failure}"))
+        return self.collect(job, provider, task)
+
+    def collect(self, job: AIJob, provider: RemoteProvider, task: RemoteTask) -> Outcome:
+        """Copy the provider's output into our storage at once (their URLs expire)."""
+        job = self.start(job) if job.status is JobStatus.WAITING_PROVIDER else job
+        tmp = Path(tempfile.mkdtemp(prefix=f"reelqueue-{job.id}-", dir=self.workdir))
+        try:
+            if not task.output_urls:
+                raise PermanentError(f"{job.provider} reported success without an output")
+            self.progress.record(job.id, stage="uploading", percent=0)
+            path = tmp / "video.mp4"
+            provider.download(task.output_urls[0], path)
+            output = self._store(job, path)
+        except Exception as exc:  # noqa: BLE001
+            return self.settle_failure(job, exc)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        now = self.clock.now()
+        self.finish(job, lambda j: j.succeed((output,), now))
+        return Outcome.ack("succeeded")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _check_back(self, job: AIJob, *, reason: str) -> Outcome:
+        if job.status is JobStatus.PROCESSING:  # a redelivery found the task id: wait again
+            job = self.transition(job, job.wait_for_provider(job.provider_task_id or "", self.clock.now()))
+        since = job.submitted_at or job.updated_at
+        age_s = (self.clock.now() - since).total_seconds()
+        return Outcome.retry_later(self.poll_schedule.next_delay_s(age_s), reason)
+
+    def _fail_now(self, job: AIJob, exc: PermanentError) -> Outcome:
+        now = self.clock.now()
+        self.finish(job, lambda j: j.fail(str(exc), now))
+        job_log(log, job).error("failed: %s", exc)
+        return Outcome.ack("failed permanently")
+
+    def _store(self, job: AIJob, path: Path) -> Output:
+        self.progress.record(job.id, stage="uploading", percent=50)
+        key = f"outputs/{job.id}/video.mp4"
+        size = self.storage.upload(key, path, content_type="video/mp4")
+        self.progress.record(job.id, stage="uploading", percent=100)
+        return Output(key=key, role="video", content_type="video/mp4", size_bytes=size, codec="h264")
+
+    def _input_image_url(self, job: AIJob) -> str | None:
+        if not job.input_image:
+            return None
+        if is_url(job.input_image):
+            return job.input_image
+        if not self.storage.exists(job.input_image):
+            raise PermanentError(f"input image {job.input_image!r} is not in storage")
+        return self.storage.presigned_get(job.input_image, expires_s=self.input_url_expires_s)
+
+    @staticmethod
+    def _provider(registry: Mapping[str, object], job: AIJob):  # type: ignore[no-untyped-def]
+        try:
+            return registry[job.provider]
+        except KeyError:
+            raise PermanentError(
+                f"this worker has no {job.provider!r} provider configured"
+            ) from None

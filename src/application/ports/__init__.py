@@ -1,0 +1,41 @@
+"""Ports: what the application needs from the outside world, as ``typing.Protocol``."""
+
+from src.application.ports.clock import Clock
+from src.application.ports.inference import (
+    GeneratedVideo,
+    LocalGenerator,
+    RemoteProvider,
+    RemoteState,
+    RemoteTask,
+)
+from src.application.ports.locks import Idempotency, Lock
+from src.application.ports.media import MediaInfo, Transcoder, UrlFetcher
+from src.application.ports.progress import Progress, ProgressStore
+from src.application.ports.queue import JobConsumer, JobPublisher, ReceivedMessage
+from src.application.ports.repositories import AIJobRepository, JobRepository, Outbox, OutboxEntry, VideoJobRepository
+from src.application.ports.storage import Storage
+
+__all__ = [
+    "AIJobRepository",
+    "Clock",
+    "GeneratedVideo",
+    "Idempotency",
+    "JobConsumer",
+    "JobPublisher",
+    "JobRepository",
+    "LocalGenerator",
+    "Lock",
+    "MediaInfo",
+    "Outbox",
+    "OutboxEntry",
+    "Progress",
+    "ProgressStore",
+    "ReceivedMessage",
+    "RemoteProvider",
+    "RemoteState",
+    "RemoteTask",
+    "Storage",
+    "Transcoder",
+    "UrlFetcher",
+    "VideoJobRepository",
+]

@@ -1,0 +1,70 @@
+"""Inference providers: a local generator (Wan on this machine's GPU) or a remote API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+from src.domain.jobs import AIJob
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeneratedVideo:
+    path: Path
+    num_frames: int
+    width: int
+    height: int
+    fps: int
+
+
+class LocalGenerator(Protocol):
+    def generate(
+        self,
+        job: AIJob,
+        *,
+        workdir: Path,
+        on_progress: Callable[[float], None],
+        should_stop: Callable[[], bool],
+    ) -> GeneratedVideo:
+        """Run the model; raise :class:`Interrupted` at a step boundary when ``should_stop()``."""
+        ...
+
+
+class RemoteState(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteTask:
+    task_id: str
+    state: RemoteState
+    progress: float = 0.0  # 0-100
+    output_urls: Sequence[str] = ()
+    failure: str | None = None
+
+
+class RemoteProvider(Protocol):
+    def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
+        """Start a paid generation; returns the provider's task id.
+
+        :class:`TransientError` only when the provider surely created nothing (429, 5xx on
+        connect); :class:`SubmissionOutcomeUnknown` when it may have.
+        """
+        ...
+
+    def poll(self, task_id: str) -> RemoteTask:
+        ...
+
+    def cancel(self, task_id: str) -> None:
+        ...
+
+    def download(self, url: str, dest: Path) -> int:
+        """Copy an output (their URLs expire) to ``dest``; returns its size."""
+        ...

@@ -1,0 +1,70 @@
+"""Job storage. Status changes are conditional: a save names the status it expects to replace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from src.application.messages import JobMessage
+from src.domain.jobs import AIJob, Job, VideoJob
+from src.domain.status import JobStatus
+
+J = TypeVar("J", bound=Job)
+
+
+class JobRepository(Protocol[J]):
+    def add(self, jobs: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
+        """Insert jobs and their outbox messages in one transaction (all or nothing).
+
+        Returns the outbox entry ids of ``messages``.
+        """
+        ...
+
+    def get(self, job_id: str) -> J:
+        """The job, or :class:`JobNotFound` (also for a job of the other kind)."""
+        ...
+
+    def list(
+        self, *, owner_id: str | None = None, status: JobStatus | None = None,
+        batch_id: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[J]:
+        """Newest first."""
+        ...
+
+    def save(self, job: J, *, expected: JobStatus) -> None:
+        """Store ``job`` only if the stored one is still in status ``expected``.
+
+        Raises :class:`ConcurrentUpdate` otherwise, so two racing workers cannot both win.
+        """
+        ...
+
+
+class VideoJobRepository(JobRepository[VideoJob], Protocol):
+    pass
+
+
+class AIJobRepository(JobRepository[AIJob], Protocol):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxEntry:
+    id: int
+    message: JobMessage
+    created_at: datetime
+
+
+class Outbox(Protocol):
+    """Messages committed with their jobs and not yet known to be sent."""
+
+    def pending(self, *, limit: int, older_than: datetime | None = None) -> list[OutboxEntry]:
+        ...
+
+    def mark_sent(self, entry_ids: Sequence[int]) -> None:
+        ...
+
+    def add(self, messages: Sequence[JobMessage]) -> list[int]:
+        """Record messages to send for jobs that already exist (retry, requeue); returns ids."""
+        ...

@@ -1,0 +1,233 @@
+"""The composition root: builds adapters from settings and wires the handlers.
+
+Nothing here runs at import time; each process calls :func:`build` once. Adapter modules
+are imported inside the builders so a process only loads what its settings ask for (a
+remote-only AI worker never imports torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from src.application.enqueue import JobService, Reconciler
+from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, VideoLimits
+from src.application.ports import (
+    AIJobRepository,
+    Clock,
+    Idempotency,
+    JobConsumer,
+    JobPublisher,
+    Outbox,
+    ProgressStore,
+    Storage,
+    VideoJobRepository,
+)
+from src.application.retry import RetryPolicy
+from src.config import Settings
+from src.domain.jobs import AIJob, VideoJob
+from src.domain.paths import UnknownPathPolicy
+from src.infrastructure.clock import SystemClock
+
+
+@dataclass
+class Adapters:
+    """Every port a process may need, built once from settings."""
+
+    settings: Settings
+    clock: Clock
+    video_jobs: VideoJobRepository
+    ai_jobs: AIJobRepository
+    outbox: Outbox
+    publisher: JobPublisher
+    consumer_factory: Callable[[str], JobConsumer]
+    locks: Idempotency
+    progress: ProgressStore
+    storage: Storage
+    extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
+
+
+def build(settings: Settings, *, clock: Clock | None = None) -> Adapters:
+    clock = clock or SystemClock()
+    if settings.queue_backend == "memory":
+        return _build_memory(settings, clock)
+    from src.infrastructure.db.engine import make_engine
+    from src.infrastructure.db.repository import SqlAlchemyJobRepository, SqlAlchemyOutbox
+
+    engine = make_engine(settings.database_url)
+    locks, progress = _state_layer(settings, engine, clock)
+    publisher, consumer_factory = _queue(settings, engine, clock)
+    adapters = Adapters(
+        settings=settings, clock=clock,
+        video_jobs=SqlAlchemyJobRepository(engine, kind=VideoJob),
+        ai_jobs=SqlAlchemyJobRepository(engine, kind=AIJob),
+        outbox=SqlAlchemyOutbox(engine, clock=clock),
+        publisher=publisher, consumer_factory=consumer_factory,
+        locks=locks, progress=progress, storage=_storage(settings),
+        extras={"engine": engine},
+    )
+    adapters.closers.append(engine.dispose)
+    return adapters
+
+
+def _build_memory(settings: Settings, clock: Clock) -> Adapters:
+    from src.infrastructure.memory import (
+        InMemoryBroker,
+        InMemoryConsumer,
+        InMemoryDatabase,
+        InMemoryIdempotency,
+        InMemoryJobRepository,
+        InMemoryOutbox,
+        InMemoryProgress,
+        InMemoryPublisher,
+        InMemoryStorage,
+    )
+
+    db = InMemoryDatabase(clock)
+    broker = InMemoryBroker(clock, visibility_timeout_s=settings.visibility_timeout_s,
+                            max_receive_count=settings.max_receive_count)
+    return Adapters(
+        settings=settings, clock=clock,
+        video_jobs=InMemoryJobRepository(db, VideoJob), ai_jobs=InMemoryJobRepository(db, AIJob),
+        outbox=InMemoryOutbox(db), publisher=InMemoryPublisher(broker),
+        consumer_factory=lambda queue: InMemoryConsumer(broker, queue),
+        locks=InMemoryIdempotency(clock), progress=InMemoryProgress(clock, ttl_s=settings.progress_ttl_s),
+        storage=InMemoryStorage(), extras={"broker": broker, "db": db},
+    )
+
+
+def _state_layer(settings: Settings, engine: Any, clock: Clock) -> tuple[Idempotency, ProgressStore]:
+    if settings.redis_url:
+        import redis
+
+        from src.infrastructure.cache.idempotency import RedisIdempotency
+        from src.infrastructure.cache.progress import RedisProgress
+
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+        return RedisIdempotency(client), RedisProgress(client, ttl_s=settings.progress_ttl_s)
+    from src.infrastructure.db.idempotency import SqlIdempotency
+    from src.infrastructure.db.progress import SqlProgress
+
+    return SqlIdempotency(engine, clock=clock), SqlProgress(engine, clock=clock, ttl_s=settings.progress_ttl_s)
+
+
+def _queue(
+    settings: Settings, engine: Any, clock: Clock
+) -> tuple[JobPublisher, Callable[[str], JobConsumer]]:
+    if settings.queue_backend == "sqs":
+        from src.infrastructure.sqs.client import make_sqs_client
+        from src.infrastructure.sqs.consumer import SqsConsumer
+        from src.infrastructure.sqs.publisher import SqsPublisher
+        from src.infrastructure.sqs.queues import QueueDirectory
+
+        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+        directory = QueueDirectory(client, prefix=settings.sqs_queue_prefix,
+                                   max_receive_count=settings.max_receive_count,
+                                   visibility_timeout_s=settings.visibility_timeout_s)
+        return SqsPublisher(client, directory), lambda queue: SqsConsumer(client, directory, queue)
+    from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
+
+    return SqlQueuePublisher(engine, clock=clock), lambda queue: SqlQueueConsumer(
+        engine, queue, clock=clock, visibility_timeout_s=settings.visibility_timeout_s,
+        max_receive_count=settings.max_receive_count,
+    )
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.storage_backend == "s3":
+        from src.infrastructure.storage.s3 import S3Storage, make_s3_client
+
+        client = make_s3_client(region=settings.aws_region, endpoint_url=settings.s3_endpoint_url or None)
+        return S3Storage(client, bucket=settings.s3_bucket)
+    from src.infrastructure.storage.local import LocalStorage
+
+    return LocalStorage(Path(settings.storage_root), public_base_url=settings.public_base_url)
+
+
+# --- use cases and handlers ----------------------------------------------------------------------
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(max_attempts=settings.max_attempts, base_delay_s=settings.retry_base_delay_s,
+                       max_delay_s=settings.retry_max_delay_s)
+
+
+def job_service(adapters: Adapters, *, url_guard: Callable[[str, str], None] | None = None) -> JobService:
+    kwargs: dict[str, Any] = {}
+    if url_guard is not None:
+        kwargs["url_guard"] = url_guard
+    return JobService(
+        video_jobs=adapters.video_jobs, ai_jobs=adapters.ai_jobs, outbox=adapters.outbox,
+        publisher=adapters.publisher, clock=adapters.clock,
+        path_policy=UnknownPathPolicy(adapters.settings.path_policy), **kwargs,
+    )
+
+
+def reconciler(adapters: Adapters) -> Reconciler:
+    return Reconciler(outbox=adapters.outbox, publisher=adapters.publisher, clock=adapters.clock)
+
+
+def _handler_base(adapters: Adapters, jobs: Any) -> dict[str, Any]:
+    settings = adapters.settings
+    return {
+        "jobs": jobs, "locks": adapters.locks, "progress": adapters.progress,
+        "clock": adapters.clock, "retry_policy": retry_policy(settings),
+        "lock_ttl_ms": settings.lock_ttl_ms,
+    }
+
+
+def video_handler(adapters: Adapters, **overrides: Any) -> ProcessVideoJobHandler:
+    settings = adapters.settings
+    parts: dict[str, Any] = {
+        "storage": adapters.storage,
+        "limits": VideoLimits(max_source_bytes=settings.max_source_bytes,
+                              max_duration_s=settings.max_duration_s),
+        "workdir": Path(settings.work_dir) if settings.work_dir else None,
+    }
+    if "transcoder" not in overrides:
+        from src.infrastructure.media.transcoder import PyAVTranscoder
+
+        parts["transcoder"] = PyAVTranscoder()
+    if "fetcher" not in overrides:
+        from src.infrastructure.media.fetcher import HttpUrlFetcher
+
+        parts["fetcher"] = HttpUrlFetcher()
+    parts.update(overrides)
+    return ProcessVideoJobHandler(**_handler_base(adapters, adapters.video_jobs), **parts)
+
+
+def ai_handler(adapters: Adapters, **overrides: Any) -> ProcessAIJobHandler:
+    settings = adapters.settings
+    parts: dict[str, Any] = {
+        "storage": adapters.storage,
+        "workdir": Path(settings.work_dir) if settings.work_dir else None,
+        "callback_url": lambda job: luma_callback_url(settings, job),
+    }
+    if "local" not in overrides and settings.worker_type == "gpu":
+        from src.infrastructure.inference.wan_local import WanLocalGenerator
+
+        parts["local"] = {"wan_local": WanLocalGenerator.from_settings(settings)}
+    if "remote" not in overrides and settings.worker_type == "remote":
+        from src.infrastructure.inference.luma import LumaProvider
+        from src.infrastructure.inference.runway import RunwayProvider
+
+        parts["remote"] = {
+            "runway": RunwayProvider.from_settings(settings),
+            "luma": LumaProvider.from_settings(settings),
+        }
+    parts.update(overrides)
+    return ProcessAIJobHandler(**_handler_base(adapters, adapters.ai_jobs), **parts)
+
+
+def luma_callback_url(settings: Settings, job: AIJob) -> str | None:
+    if job.provider != "luma" or not job.callback_token or not settings.public_base_url:
+        return None
+    base = settings.public_base_url.rstrip("/")
+    return f"{base}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"

@@ -1,0 +1,95 @@
+"""One typed settings object, read from ``REELQUEUE_*`` environment variables.
+
+Only entry points and the Django settings read it; core classes take explicit keyword
+arguments. Every variable is listed in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, get_type_hints
+
+PREFIX = "REELQUEUE_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    # where things live
+    database_url: str = "sqlite:///var/reelqueue.sqlite3"
+    redis_url: str = ""  # empty: idempotency and progress live in the database
+    queue_backend: str = "sql"  # sql | sqs | memory
+    storage_backend: str = "local"  # local | s3
+    storage_root: str = "var/storage"
+    public_base_url: str = "http://127.0.0.1:8000"  # how providers and users reach the API
+
+    # SQS
+    aws_region: str = "us-east-1"
+    sqs_endpoint_url: str = ""
+    sqs_queue_prefix: str = "reelqueue-"
+    max_receive_count: int = 5
+    visibility_timeout_s: int = 300
+
+    # S3
+    s3_bucket: str = "reelqueue"
+    s3_endpoint_url: str = ""
+    presign_expires_s: int = 900
+
+    # jobs
+    lock_ttl_ms: int = 15 * 60 * 1000
+    progress_ttl_s: int = 24 * 3600
+    max_attempts: int = 5
+    retry_base_delay_s: float = 10.0
+    retry_max_delay_s: float = 900.0
+    path_policy: str = "use_default"  # use_default | reject
+    max_source_bytes: int = 2 * 1024**3
+    max_duration_s: float = 3 * 3600
+    work_dir: str = ""  # temporary files; empty: the system's temp directory
+
+    # providers
+    wan_model_dir: str = ""
+    wan_i2v_model_dir: str = ""
+    wan_num_inference_steps: int = 30
+    wan_device: str = ""  # empty: cuda when available, else cpu
+    runway_api_key: str = field(default="", repr=False)
+    runway_base_url: str = "https://api.dev.runwayml.com"
+    luma_api_key: str = field(default="", repr=False)
+    luma_base_url: str = "https://api.lumalabs.ai/dream-machine/v1"
+    provider_timeout_s: float = 30.0
+
+    # workers
+    queue: str = ""  # empty: the worker kind's default (video, ai-gpu, ai-remote)
+    worker_type: str = "remote"  # gpu | remote (AI workers)
+    concurrency: int = 1
+    path_concurrency: str = ""  # e.g. "cinema=1,fashion=4"
+    shutdown_deadline_s: float = 60.0
+    metrics_port: int = 0  # 0: no metrics server
+    health_file: str = ""
+    log_format: str = "json"  # json | text
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(hints[f.name], raw, f.name)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _convert(kind: Any, raw: str, name: str) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None
+    return raw

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from src.application.ports import GeneratedVideo, RemoteState, RemoteTask
+from src.domain.errors import Interrupted, JobFailure, PermanentError
+from src.domain.jobs import AIJob
+
+
+class FakeLocalGenerator:
+    """Pretends to denoise ``steps`` steps, honouring ``should_stop`` between them."""
+
+    def __init__(self, *, steps: int = 4, fail_with: list[JobFailure] | None = None) -> None:
+        self.steps = steps
+        self.fail_with = list(fail_with or [])
+        self.loads = 0
+        self.calls: list[AIJob] = []
+
+    def generate(self, job: AIJob, *, workdir: Path, on_progress: Callable[[float], None],
+                 should_stop: Callable[[], bool]) -> GeneratedVideo:
+        self.calls.append(job)
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        for step in range(self.steps):
+            if should_stop():
+                raise Interrupted(f"stopped after {step} of {self.steps} steps")
+            on_progress(100 * (step + 1) / self.steps)
+        path = workdir / "out.mp4"
+        path.write_bytes(b"fake mp4 " + job.prompt.encode())
+        frames = job.num_frames or 5
+        return GeneratedVideo(path=path, num_frames=frames, width=32, height=32, fps=16)
+
+
+class FakeRemoteProvider:
+    """A remote API: tasks finish after ``polls_to_finish`` polls; submissions are counted."""
+
+    def __init__(self, *, polls_to_finish: int = 2, outcome: RemoteState = RemoteState.SUCCEEDED,
+                 submit_errors: list[Exception] | None = None) -> None:
+        self.polls_to_finish = polls_to_finish
+        self.outcome = outcome
+        self.submit_errors = list(submit_errors or [])
+        self.submissions: list[tuple[AIJob, str | None, str | None]] = []
+        self.polls: dict[str, int] = {}
+        self.cancelled: list[str] = []
+        self._ids = itertools.count(1)
+
+    def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
+        self.submissions.append((job, input_image_url, callback_url))
+        task_id = f"task-{next(self._ids)}"
+        self.polls[task_id] = 0
+        return task_id
+
+    def poll(self, task_id: str) -> RemoteTask:
+        if task_id not in self.polls:
+            raise PermanentError(f"unknown task {task_id}")
+        self.polls[task_id] += 1
+        done = self.polls[task_id] >= self.polls_to_finish
+        if not done:
+            progress = 100 * self.polls[task_id] / self.polls_to_finish
+            return RemoteTask(task_id=task_id, state=RemoteState.RUNNING, progress=progress)
+        if self.outcome is RemoteState.SUCCEEDED:
+            return RemoteTask(task_id=task_id, state=self.outcome, progress=100,
+                              output_urls=(f"https://provider.example/{task_id}.mp4",))
+        return RemoteTask(task_id=task_id, state=self.outcome, failure="SAFETY.INPUT.TEXT")
+
+    def cancel(self, task_id: str) -> None:
+        self.cancelled.append(task_id)
+
+    def download(self, url: str, dest: Path) -> int:
+        dest.write_bytes(b"remote mp4 " + url.encode())
+        return dest.stat().st_size

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from src.application.messages import JobMessage
+from src.application.ports import OutboxEntry
+from src.application.ports.clock import Clock
+from src.domain.errors import ConcurrentUpdate, JobNotFound, ReelqueueError
+from src.domain.jobs import Job
+from src.domain.status import JobStatus
+
+J = TypeVar("J", bound=Job)
+
+
+class InMemoryDatabase:
+    """Jobs of every kind and the outbox, shared by the repositories built on it."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.jobs: dict[str, Job] = {}
+        self.outbox: dict[int, tuple[JobMessage, datetime, datetime | None]] = {}
+        self._ids = itertools.count(1)
+        self.lock = threading.RLock()
+
+    def add_outbox(self, messages: Sequence[JobMessage]) -> list[int]:
+        now = self.clock.now()
+        ids = []
+        for message in messages:
+            entry_id = next(self._ids)
+            self.outbox[entry_id] = (message, now, None)
+            ids.append(entry_id)
+        return ids
+
+
+class InMemoryJobRepository(Generic[J]):
+    def __init__(self, db: InMemoryDatabase, kind: type[J]) -> None:
+        self.db = db
+        self.kind = kind
+
+    def add(self, jobs: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
+        with self.db.lock:
+            ids = [job.id for job in jobs]
+            if len(set(ids)) != len(ids) or any(i in self.db.jobs for i in ids):
+                raise ReelqueueError("duplicate job id")
+            for job in jobs:
+                if not isinstance(job, self.kind):
+                    raise TypeError(f"{type(job).__name__} is not a {self.kind.__name__}")
+            self.db.jobs.update((job.id, job) for job in jobs)
+            return self.db.add_outbox(messages)
+
+    def get(self, job_id: str) -> J:
+        job = self.db.jobs.get(job_id)
+        if not isinstance(job, self.kind):
+            raise JobNotFound(job_id)
+        return job
+
+    def save(self, job: J, *, expected: JobStatus) -> None:
+        with self.db.lock:
+            stored = self.get(job.id)
+            if stored.status is not expected:
+                raise ConcurrentUpdate(job.id, expected.value, stored.status.value)
+            self.db.jobs[job.id] = job
+
+    def list(
+        self, *, owner_id: str | None = None, status: JobStatus | None = None,
+        batch_id: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[J]:
+        found = [
+            job for job in self.db.jobs.values()
+            if isinstance(job, self.kind)
+            and (owner_id is None or job.owner_id == owner_id)
+            and (status is None or job.status is status)
+            and (batch_id is None or job.batch_id == batch_id)
+        ]
+        found.sort(key=lambda j: (j.created_at, j.id), reverse=True)
+        return found[offset:offset + limit]
+
+    # inspection helpers for tests
+    def all(self) -> list[J]:
+        return [job for job in self.db.jobs.values() if isinstance(job, self.kind)]
+
+
+class InMemoryOutbox:
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self.db = db
+
+    def add(self, messages: Sequence[JobMessage]) -> list[int]:
+        with self.db.lock:
+            return self.db.add_outbox(messages)
+
+    def pending(self, *, limit: int, older_than: datetime | None = None) -> list[OutboxEntry]:
+        with self.db.lock:
+            entries = [
+                OutboxEntry(id=entry_id, message=message, created_at=created)
+                for entry_id, (message, created, sent) in sorted(self.db.outbox.items())
+                if sent is None and (older_than is None or created <= older_than)
+            ]
+        return entries[:limit]
+
+    def mark_sent(self, entry_ids: Sequence[int]) -> None:
+        with self.db.lock:
+            now = self.db.clock.now()
+            for entry_id in entry_ids:
+                message, created, _ = self.db.outbox[entry_id]
+                self.db.outbox[entry_id] = (message, created, now)
