@@ -115,7 +115,8 @@ def _state_layer(settings: Settings, engine: Any, clock: Clock) -> tuple[Idempot
     from src.infrastructure.db.idempotency import SqlIdempotency
     from src.infrastructure.db.progress import SqlProgress
 
-    return SqlIdempotency(engine, clock=clock), SqlProgress(engine, clock=clock, ttl_s=settings.progress_ttl_s)
+    progress = SqlProgress(engine, clock=clock, ttl_s=settings.progress_ttl_s)
+    return SqlIdempotency(engine, clock=clock), progress
 
 
 def _queue(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from src.domain.errors import ReelqueueError
 from src.domain.catalogue import CATALOGUE
+from src.domain.errors import ReelqueueError
 from src.domain.jobs import AIJob, Job, JobKind
 
 MESSAGE_VERSION = 1

@@ -12,7 +12,13 @@ from src.application.ports.locks import Idempotency, Lock
 from src.application.ports.media import MediaInfo, Transcoder, UrlFetcher
 from src.application.ports.progress import Progress, ProgressStore
 from src.application.ports.queue import JobConsumer, JobPublisher, ReceivedMessage
-from src.application.ports.repositories import AIJobRepository, JobRepository, Outbox, OutboxEntry, VideoJobRepository
+from src.application.ports.repositories import (
+    AIJobRepository,
+    JobRepository,
+    Outbox,
+    OutboxEntry,
+    VideoJobRepository,
+)
 from src.application.ports.storage import Storage
 
 __all__ = [

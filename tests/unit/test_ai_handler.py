@@ -1,0 +1,233 @@
+from src.application.commands import SubmitAIJob
+from src.application.outcomes import Action
+from src.application.ports import RemoteState
+from src.domain.errors import PermanentError, SubmissionOutcomeUnknown, TransientError
+from src.domain.status import JobStatus
+
+
+def submit(world, model="gen4_turbo", **kw):
+    world.storage.put_bytes("uploads/u1/cat.png", b"png", "image/png")
+    fields = {"owner_id": "u1", "model": model, "mode": "i2v", "input_image": "uploads/u1/cat.png",
+              "prompt": "a cat", "production_path": "cinema"}
+    if model != "wan_local":
+        fields["duration_s"] = 5
+    fields.update(kw)
+    return world.service().submit_ai(SubmitAIJob(**fields))
+
+
+def drive(world, job_id, limit=10):
+    """Deliver the job's message until the handler stops asking to come back."""
+    handler = world.ai_handler()
+    outcomes = []
+    for _ in range(limit):
+        outcome = handler.handle(job_id)
+        outcomes.append(outcome)
+        if outcome.action is not Action.RETRY_LATER:
+            break
+        world.clock.advance(outcome.delay_s)
+    return outcomes
+
+
+# --- local (Wan) ---
+
+
+def test_a_wan_job_generates_locally_and_stores_the_video(world):
+    job = submit(world, model="wan_local", mode="t2v", input_image=None, num_frames=5)
+    outcome = world.ai_handler().handle(job.id)
+    done = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.ACK and done.status is JobStatus.SUCCEEDED
+    assert world.storage.exists(done.outputs[0].key)
+    generating = [p.percent for p in world.progress.history[job.id] if p.stage == "generating"]
+    assert generating == [25, 50, 75, 100]
+
+
+def test_the_production_path_workflow_prepares_the_prompt(world):
+    job = submit(world, model="wan_local", mode="t2v", input_image=None, production_path="cartoon")
+    world.ai_handler().handle(job.id)
+    assert "cartoon" in world.generator.calls[0].prompt.lower()
+    assert world.ai_jobs.get(job.id).prompt == "a cat"  # the stored request is unchanged
+
+
+def test_a_shutdown_stops_wan_between_steps_and_hands_the_job_back(world):
+    job = submit(world, model="wan_local", mode="t2v", input_image=None)
+    outcome = world.ai_handler().handle(job.id, shutting_down=lambda: True)
+    assert outcome.action is Action.RELEASE
+    assert world.ai_jobs.get(job.id).status is JobStatus.QUEUED
+
+
+def test_a_running_wan_job_cancelled_by_a_user_stops_at_its_next_step(world):
+    job = submit(world, model="wan_local", mode="t2v", input_image=None)
+    handler = world.ai_handler()
+    service = world.service()
+    original = world.generator.generate
+
+    def cancel_midway(job_, **kw):
+        service.cancel(world.ai_jobs.get(job_.id))
+        return original(job_, **kw)
+
+    world.generator.generate = cancel_midway
+    outcome = handler.handle(job.id)
+    assert outcome.action is Action.ACK
+    assert world.ai_jobs.get(job.id).status is JobStatus.CANCELLED
+
+
+def test_a_wan_failure_that_is_permanent_fails_the_job(world):
+    world.generator.fail_with.append(PermanentError("prompt refused by the safety filter"))
+    job = submit(world, model="wan_local", mode="t2v", input_image=None)
+    world.ai_handler().handle(job.id)
+    assert world.ai_jobs.get(job.id).error == "prompt refused by the safety filter"
+
+
+# --- remote (Runway, Luma) ---
+
+
+def test_a_remote_job_waits_for_the_provider_without_holding_a_worker_then_succeeds(world):
+    job = submit(world)
+    first = world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    assert first.action is Action.RETRY_LATER
+    assert waiting.status is JobStatus.WAITING_PROVIDER and waiting.provider_task_id == "task-1"
+    outcomes = drive(world, job.id)
+    done = world.ai_jobs.get(job.id)
+    assert outcomes[-1].action is Action.ACK and done.status is JobStatus.SUCCEEDED
+    assert world.storage.exists(done.outputs[0].key)  # copied into our storage at once
+    assert len(world.runway.submissions) == 1
+
+
+def test_the_provider_gets_a_presigned_url_for_a_stored_input_image(world):
+    job = submit(world)
+    world.ai_handler().handle(job.id)
+    _, image_url, _ = world.runway.submissions[0]
+    assert image_url.startswith("memory://uploads/u1/cat.png")
+
+
+def test_a_redelivered_message_for_a_submitted_job_polls_and_never_submits_again(world):
+    job = submit(world)
+    handler = world.ai_handler()
+    handler.handle(job.id)
+    handler.handle(job.id)  # duplicate delivery
+    handler.handle(job.id)
+    assert len(world.runway.submissions) == 1
+
+
+def test_a_job_left_processing_after_its_task_id_was_saved_resumes_polling(world):
+    job = submit(world)
+    world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    stuck = waiting.start(world.clock.now())  # a worker died while collecting the output
+    world.ai_jobs.save(stuck, expected=JobStatus.WAITING_PROVIDER)
+    drive(world, job.id)
+    assert world.ai_jobs.get(job.id).status is JobStatus.SUCCEEDED
+    assert len(world.runway.submissions) == 1
+
+
+def test_a_crash_between_submit_and_saving_the_task_id_never_pays_twice(world):
+    job = submit(world)
+    started = world.ai_jobs.get(job.id).start(world.clock.now())
+    world.ai_jobs.save(started, expected=JobStatus.QUEUED)
+    submitting = started.mark_submitting(world.clock.now())
+    world.ai_jobs.save(submitting, expected=JobStatus.PROCESSING)
+    outcome = world.ai_handler().handle(job.id)
+    failed = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.ACK and failed.status is JobStatus.FAILED
+    assert "outcome was never recorded" in failed.error
+    assert world.runway.submissions == []
+
+
+def test_a_submission_whose_outcome_is_unknown_fails_and_says_so(world):
+    world.runway.submit_errors.append(SubmissionOutcomeUnknown("timed out after sending the request"))
+    job = submit(world)
+    world.ai_handler().handle(job.id)
+    failed = world.ai_jobs.get(job.id)
+    assert failed.status is JobStatus.FAILED and "timed out" in failed.error
+
+
+def test_a_throttled_submission_is_retried_later_and_submits_once_in_the_end(world):
+    world.runway.submit_errors.append(TransientError("429 Too Many Requests", retry_after_s=30))
+    job = submit(world)
+    first = world.ai_handler().handle(job.id)
+    assert first.action is Action.RETRY_LATER and first.delay_s >= 30
+    assert world.ai_jobs.get(job.id).submitted_at is None
+    world.clock.advance(first.delay_s)
+    drive(world, job.id)
+    assert world.ai_jobs.get(job.id).status is JobStatus.SUCCEEDED
+    assert len(world.runway.submissions) == 1
+
+
+def test_a_provider_failure_fails_the_job_with_the_providers_reason(world):
+    world.runway.outcome = RemoteState.FAILED
+    job = submit(world)
+    drive(world, job.id)
+    failed = world.ai_jobs.get(job.id)
+    assert failed.status is JobStatus.FAILED and "SAFETY.INPUT.TEXT" in failed.error
+
+
+def test_a_task_cancelled_at_the_provider_cancels_the_job(world):
+    world.runway.outcome = RemoteState.CANCELLED
+    job = submit(world)
+    drive(world, job.id)
+    assert world.ai_jobs.get(job.id).status is JobStatus.CANCELLED
+
+
+def test_check_backs_slow_down_as_the_task_ages_but_never_exceed_the_sqs_cap(world):
+    world.runway.polls_to_finish = 1000
+    job = submit(world)
+    outcomes = drive(world, job.id, limit=40)
+    delays = [o.delay_s for o in outcomes]
+    assert delays == sorted(delays) and max(delays) <= 900 and delays[-1] > delays[1]
+
+
+def test_provider_progress_is_recorded_while_waiting(world):
+    world.runway.polls_to_finish = 4
+    job = submit(world)
+    drive(world, job.id)
+    generating = [p.percent for p in world.progress.history[job.id] if p.stage == "generating"]
+    assert generating == sorted(generating) and generating[-1] >= 75
+
+
+def test_a_missing_input_image_fails_permanently_before_anything_is_paid(world):
+    job = submit(world)
+    del world.storage.objects["uploads/u1/cat.png"]
+    world.ai_handler().handle(job.id)
+    failed = world.ai_jobs.get(job.id)
+    assert failed.status is JobStatus.FAILED and "not in storage" in failed.error
+    assert world.runway.submissions == []
+
+
+def test_luma_jobs_pass_their_callback_url(world):
+    job = submit(world, model="ray-2", duration_s=5, ratio="16:9")
+    handler = world.ai_handler()
+    luma = handler.remote["luma"]
+    handler.handle(job.id)
+    assert luma.submissions[0][2] == f"https://api.example/cb/{job.id}"
+
+
+def test_a_worker_without_the_provider_fails_the_job_clearly(world):
+    job = submit(world)
+    handler = world.ai_handler()
+    handler.remote.clear()
+    handler.handle(job.id)
+    assert "no 'runway' provider configured" in world.ai_jobs.get(job.id).error
+
+
+def test_a_relayed_callback_sends_a_check_message_without_changing_the_job(world):
+    job = submit(world, model="ray-2", duration_s=5, ratio="16:9")
+    world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    depth = world.broker.depth("ai-remote")
+    world.service().relay_callback(waiting)
+    assert world.broker.depth("ai-remote") == depth + 1
+    assert world.ai_jobs.get(job.id) == waiting
+
+
+def test_a_retried_job_forgets_its_old_provider_task(world):
+    world.runway.outcome = RemoteState.FAILED
+    job = submit(world)
+    drive(world, job.id)
+    retried = world.service().retry(world.ai_jobs.get(job.id))
+    assert retried.provider_task_id is None and retried.submitted_at is None
+    world.runway.outcome = RemoteState.SUCCEEDED
+    drive(world, job.id)
+    assert world.ai_jobs.get(job.id).status is JobStatus.SUCCEEDED
+    assert len(world.runway.submissions) == 2
+
