@@ -66,8 +66,8 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Adapters:
     publisher, consumer_factory = _queue(settings, engine, clock)
     adapters = Adapters(
         settings=settings, clock=clock,
-        video_jobs=SqlAlchemyJobRepository(engine, kind=VideoJob),
-        ai_jobs=SqlAlchemyJobRepository(engine, kind=AIJob),
+        video_jobs=SqlAlchemyJobRepository(engine, kind=VideoJob, clock=clock),
+        ai_jobs=SqlAlchemyJobRepository(engine, kind=AIJob, clock=clock),
         outbox=SqlAlchemyOutbox(engine, clock=clock),
         publisher=publisher, consumer_factory=consumer_factory,
         locks=locks, progress=progress, storage=_storage(settings),
@@ -141,6 +141,25 @@ def _queue(
     )
 
 
+def queue_admin(adapters: Adapters) -> Any:
+    """Dead-letter inspection for operators: ``list_dead``/``dead_letters``, ``redrive``, ``purge_dead``."""
+    settings = adapters.settings
+    if settings.queue_backend == "sqs":
+        from src.infrastructure.sqs.admin import SqsQueueAdmin
+        from src.infrastructure.sqs.client import make_sqs_client
+        from src.infrastructure.sqs.queues import QueueDirectory
+
+        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+        return SqsQueueAdmin(client, QueueDirectory(
+            client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
+            visibility_timeout_s=settings.visibility_timeout_s))
+    if settings.queue_backend == "sql":
+        from src.infrastructure.db.queue import SqlQueueAdmin
+
+        return SqlQueueAdmin(adapters.extras["engine"], clock=adapters.clock)
+    raise ValueError(f"queue backend {settings.queue_backend!r} has no dead-letter administration")
+
+
 def _storage(settings: Settings) -> Storage:
     if settings.storage_backend == "s3":
         from src.infrastructure.storage.s3 import S3Storage, make_s3_client
@@ -212,9 +231,11 @@ def ai_handler(adapters: Adapters, **overrides: Any) -> ProcessAIJobHandler:
         "callback_url": lambda job: luma_callback_url(settings, job),
     }
     if "local" not in overrides and settings.worker_type == "gpu":
+        from src.infrastructure.inference.images import StorageImageFetcher
         from src.infrastructure.inference.wan_local import WanLocalGenerator
 
-        parts["local"] = {"wan_local": WanLocalGenerator.from_settings(settings)}
+        fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
+        parts["local"] = {"wan_local": WanLocalGenerator.from_settings(settings, fetch_image=fetch_image)}
     if "remote" not in overrides and settings.worker_type == "remote":
         from src.infrastructure.inference.luma import LumaProvider
         from src.infrastructure.inference.runway import RunwayProvider

@@ -52,6 +52,8 @@ class Settings:
     wan_i2v_model_dir: str = ""
     wan_num_inference_steps: int = 30
     wan_device: str = ""  # empty: cuda when available, else cpu
+    wan_num_frames: int = 81  # when a job gives none; 4k+1 at 16 fps
+    wan_cpu_offload: bool = True  # model CPU offload on the GPU (ignored on CPU)
     runway_api_key: str = field(default="", repr=False)
     runway_base_url: str = "https://api.dev.runwayml.com"
     luma_api_key: str = field(default="", repr=False)

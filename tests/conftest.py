@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.services",
+    "tests.fixtures.moto",
+    "tests.fixtures.providers",
 ]

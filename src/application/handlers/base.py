@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 from src.application.logs import job_log
 from src.application.outcomes import Outcome
-from src.application.ports import Clock, Idempotency, JobRepository, ProgressStore
+from src.application.ports import Clock, Idempotency, JobRepository, Lock, ProgressStore
 from src.application.retry import GiveUp, RetryPolicy
 from src.domain.errors import ConcurrentUpdate, Interrupted, PermanentError, TransientError
 from src.domain.jobs import Job
@@ -48,12 +48,14 @@ class JobHandler(Generic[J]):
         self.retry_policy = retry_policy
         self.lock_ttl_ms = lock_ttl_ms
         self.cancel_check_interval_s = cancel_check_interval_s
+        self._held: dict[str, Lock] = {}  # job id -> the lock of a delivery running now
 
     def handle(self, job_id: str, *, shutting_down: Stopper = _never) -> Outcome:
         """Handle one delivery. Raises :class:`JobNotFound` for a message naming no job."""
         lock = self.locks.acquire(f"job:{job_id}", ttl_ms=self.lock_ttl_ms)
         if lock is None:
             return Outcome.ack("another worker holds this job")
+        self._held[job_id] = lock
         try:
             job = self.jobs.get(job_id)
             if job.status.is_terminal:
@@ -62,7 +64,13 @@ class JobHandler(Generic[J]):
         except ConcurrentUpdate as exc:
             return Outcome.ack(f"changed by someone else ({exc})")
         finally:
+            self._held.pop(job_id, None)
             self.locks.release(lock)
+
+    def renew_lock(self, job_id: str) -> bool:
+        """Extend the lock of a job being handled now (the worker's heartbeat calls this)."""
+        lock = self._held.get(job_id)
+        return lock is not None and self.locks.extend(lock, ttl_ms=self.lock_ttl_ms)
 
     def run(self, job: J, should_stop: Stopper) -> Outcome:
         raise NotImplementedError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class ProcessVideoJobHandler(JobHandler[VideoJob]):
                 raise Interrupted("stopped before transcoding")
             transcoded = self.transcoder.transcode(
                 source, tmp / "video.mp4", preset=job.preset,
-                on_progress=self.report(job, "transcoding"),
+                on_progress=_checkpoint(self.report(job, "transcoding"), should_stop),
             )
             poster_at = min(job.poster_offset_s, max(info.duration_s - 0.1, 0))
             poster = self.transcoder.poster(source, tmp / "poster.jpg", offset_s=poster_at)
@@ -122,3 +123,14 @@ class ProcessVideoJobHandler(JobHandler[VideoJob]):
             Output(key=poster_key, role="poster", content_type="image/jpeg", size_bytes=poster_size,
                    width=poster.width, height=poster.height, codec="mjpeg"),
         )
+
+
+def _checkpoint(record: Callable[[float], None], should_stop: Stopper) -> Callable[[float], None]:
+    """A progress callback that is also a checkpoint: a long transcode stops when asked to."""
+
+    def report(percent: float) -> None:
+        record(percent)
+        if should_stop():
+            raise Interrupted(f"stopped while transcoding, at {percent:.0f}%")
+
+    return report

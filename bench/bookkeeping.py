@@ -1,0 +1,207 @@
+"""Per-job bookkeeping through the adapters vs the same work done raw, on Postgres + Redis.
+
+One job's bookkeeping, as a handler does it: acquire the lock, save ``processing``, record
+progress three times, save ``succeeded``, release the lock. The raw baseline issues the same
+statements straight through psycopg2 and redis-py (SET NX, UPDATE, the same progress script,
+UPDATE, compare-and-delete) on one connection per thread.
+
+    python -m bench.bookkeeping [--jobs 2000] [--threads 1,4]
+
+Needs PostgreSQL (``REELQUEUE_BENCH_PG_URL``, an admin URL; a scratch database is created and
+dropped) and Redis (``REELQUEUE_BENCH_REDIS_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+import psycopg2
+import redis
+import sqlalchemy as sa
+
+from src.domain.jobs import Output, VideoJob
+from src.domain.status import JobStatus
+from src.infrastructure.cache.idempotency import RELEASE_LUA, RedisIdempotency
+from src.infrastructure.cache.progress import RECORD_LUA, RedisProgress
+from src.infrastructure.db.engine import make_engine
+from src.infrastructure.db.migrations import upgrade
+from src.infrastructure.db.repository import SqlAlchemyJobRepository
+
+PG_ADMIN_URL = os.environ.get("REELQUEUE_BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("REELQUEUE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+LOCK_TTL_MS = 60_000
+PROGRESS_TTL_S = 600
+PROGRESS_STEPS = (25.0, 50.0, 75.0)
+OUTPUTS = (Output(key="out/video.mp4", size_bytes=1_000_000, duration_s=4.0, width=1280, height=720),)
+
+START_SQL = (
+    "UPDATE rq_jobs SET status = %s, attempts = %s, started_at = %s, updated_at = %s, error = NULL"
+    " WHERE id = %s AND kind = 'video' AND status = %s"
+)
+FINISH_SQL = (
+    "UPDATE rq_jobs SET status = %s, outputs = %s, percent = %s, finished_at = %s, updated_at = %s,"
+    " error = NULL WHERE id = %s AND kind = 'video' AND status = %s"
+)
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- the two ways of doing one job's bookkeeping -------------------------------------------------
+
+
+class AdapterWay:
+    name = "adapters"
+
+    def __init__(self, engine: sa.Engine, client: redis.Redis, prefix: str) -> None:
+        self.jobs = SqlAlchemyJobRepository(engine, kind=VideoJob)
+        self.locks = RedisIdempotency(client, prefix=prefix + "lock:")
+        self.progress = RedisProgress(client, ttl_s=PROGRESS_TTL_S, prefix=prefix + "progress:")
+
+    @contextmanager
+    def worker(self) -> Iterator[Callable[[VideoJob], None]]:
+        yield self.run
+
+    def run(self, job: VideoJob) -> None:
+        lock = self.locks.acquire(f"job:{job.id}", ttl_ms=LOCK_TTL_MS)
+        started = job.start(now())
+        self.jobs.save(started, expected=JobStatus.QUEUED)
+        for percent in PROGRESS_STEPS:
+            self.progress.record(job.id, stage="transcoding", percent=percent)
+        self.jobs.save(started.succeed(OUTPUTS, now()), expected=JobStatus.PROCESSING)
+        self.locks.release(lock)
+
+
+class RawWay:
+    name = "raw psycopg2 + redis-py"
+
+    def __init__(self, dsn: str, client: redis.Redis, prefix: str) -> None:
+        self.dsn = dsn
+        self.client = client
+        self.prefix = prefix
+        self.record = client.register_script(RECORD_LUA)
+        self.release = client.register_script(RELEASE_LUA)
+        self.outputs = json.dumps([output.to_dict() for output in OUTPUTS])
+
+    @contextmanager
+    def worker(self) -> Iterator[Callable[[VideoJob], None]]:
+        connection = psycopg2.connect(self.dsn)
+        try:
+            yield lambda job: self.run(connection, job)
+        finally:
+            connection.close()
+
+    def run(self, connection, job: VideoJob) -> None:  # type: ignore[no-untyped-def]
+        key, token = f"{self.prefix}lock:job:{job.id}", secrets.token_hex(16)
+        self.client.set(key, token, nx=True, px=LOCK_TTL_MS)
+        self._update(connection, START_SQL, ("processing", job.attempts + 1, now(), now(), job.id, "queued"))
+        progress_key = f"{self.prefix}progress:{job.id}"
+        for percent in PROGRESS_STEPS:
+            args = ["transcoding", repr(percent), "", now().isoformat(), PROGRESS_TTL_S * 1000]
+            self.record(keys=[progress_key], args=args)
+        finished = ("succeeded", self.outputs, 100.0, now(), now(), job.id, "processing")
+        self._update(connection, FINISH_SQL, finished)
+        self.release(keys=[key], args=[token])
+
+    @staticmethod
+    def _update(connection, sql: str, params: tuple) -> None:  # type: ignore[no-untyped-def]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if cursor.rowcount != 1:
+                raise RuntimeError("the raw UPDATE matched no row")
+        connection.commit()
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def queued_jobs(engine: sa.Engine, count: int) -> list[VideoJob]:
+    at = now()
+    jobs = [VideoJob(owner_id="bench", source="uploads/a.mov", created_at=at, updated_at=at)
+            for _ in range(count)]
+    SqlAlchemyJobRepository(engine, kind=VideoJob).add(jobs, [])
+    return jobs
+
+
+def measure(way, jobs: Sequence[VideoJob], threads: int) -> float:  # type: ignore[no-untyped-def]
+    """Jobs per second for ``jobs`` split over ``threads`` workers."""
+    slices = [jobs[index::threads] for index in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+
+    def work(mine: Sequence[VideoJob]) -> None:
+        with way.worker() as run:
+            barrier.wait()
+            for job in mine:
+                run(job)
+
+    workers = [threading.Thread(target=work, args=(mine,)) for mine in slices]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started_s = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return len(jobs) / (time.perf_counter() - started_s)
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"rq_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per measurement (max 5000)")
+    parser.add_argument("--threads", default="1,4")
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds")
+    args = parser.parse_args(argv)
+    count, thread_counts = min(args.jobs, 5000), [int(t) for t in args.threads.split(",")]
+    prefix = f"reelqueue-bench:{uuid.uuid4().hex[:8]}:"
+    client = redis.Redis.from_url(REDIS_URL)
+    with scratch_database() as url:
+        engine = make_engine(url, pool_size=max(thread_counts))
+        upgrade(engine)
+        dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        ways = [RawWay(dsn, client, prefix), AdapterWay(engine, client, prefix)]
+        print(f"{count} jobs per run, best of {args.rounds} rounds")
+        print("| threads | raw jobs/s | adapters jobs/s | ratio |")
+        print("|--:|--:|--:|--:|")
+        for threads in thread_counts:
+            best = {way.name: 0.0 for way in ways}
+            for _ in range(args.rounds):
+                for way in ways:
+                    best[way.name] = max(best[way.name], measure(way, queued_jobs(engine, count), threads))
+            raw, adapters = best[ways[0].name], best[ways[1].name]
+            print(f"| {threads} | {raw:,.0f} | {adapters:,.0f} | {adapters / raw:.2f}x |", flush=True)
+        engine.dispose()
+    _forget(client, prefix)
+
+
+def _forget(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+if __name__ == "__main__":
+    main()

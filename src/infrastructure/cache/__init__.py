@@ -1,0 +1,1 @@
+"""Redis adapters: idempotency locks and live progress."""

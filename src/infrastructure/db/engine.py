@@ -1,0 +1,75 @@
+"""One SQLAlchemy engine per process, tuned for SQLite (embedded default) or Postgres."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_S = 2.0
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url``; nothing connects until first use."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    return _server_engine(url, **kwargs)
+
+
+def _server_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Pool pre-ping, but only for a connection that sat idle in the pool: a busy worker pays no
+    extra round trip per statement, and a connection broken while idle (a restarted server, a
+    dropped socket) is replaced before use. A disconnect met mid-use invalidates the whole pool.
+    """
+    engine = sa.create_engine(url, **kwargs)
+    sa.event.listen(engine.pool, "checkout", _ping_if_idle)
+    sa.event.listen(engine.pool, "checkin", _note_idle_since)
+    return engine
+
+
+def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["idle_since_s"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    idle_since_s = record.info.get("idle_since_s")
+    if idle_since_s is None or time.monotonic() - idle_since_s < PING_AFTER_IDLE_S:
+        return  # new, or back in the pool a moment ago
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # noqa: BLE001 - any driver error means the connection is unusable
+        raise sa.exc.DisconnectionError(f"stale pooled connection: {exc}") from exc
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> sa.Engine:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    sa.event.listen(engine, "connect", _tune_sqlite)
+    sa.event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _begin_immediate)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_immediate(connection: sa.Connection) -> None:
+    """Take the write lock at BEGIN so read-then-write transactions never deadlock on upgrade."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

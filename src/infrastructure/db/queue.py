@@ -1,0 +1,185 @@
+"""A job queue in a SQL table with leases (``rq_queue_messages``): the embedded default.
+
+It keeps the semantics of SQS (and of :class:`InMemoryBroker`): a received message stays hidden
+for the visibility timeout and comes back unless acked; each receive gives a new lease token and
+only the current token can ack, extend, release or dead-letter; a message received
+``max_receive_count`` times goes to the dead-letter state instead of being delivered again.
+
+Claims are atomic: ``SELECT ... FOR UPDATE SKIP LOCKED`` on Postgres; on SQLite the engine from
+:func:`src.infrastructure.db.engine.make_engine` starts every transaction with ``BEGIN IMMEDIATE``.
+Each claim is also a conditional update on ``receive_count``, so two claimers can never both win.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from src.application.messages import MAX_BODY_BYTES, JobMessage
+from src.application.ports import Clock, ReceivedMessage
+from src.domain.errors import ReelqueueError, ServiceUnavailable
+from src.infrastructure.db.tables import queue_messages as t
+
+log = logging.getLogger(__name__)
+
+MAX_DELAY_S = 900
+MAX_BATCH = 10
+MAX_WAIT_S = 20
+POLL_INTERVAL_S = 0.2
+MAX_RECEIVE_REASON = "maxReceiveCount exceeded"
+
+
+@contextmanager
+def _db_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise ServiceUnavailable(f"queue database unavailable while trying to {action}: {exc}") from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise ReelqueueError(f"queue database error while trying to {action}: {exc}") from exc
+
+
+class SqlQueuePublisher:
+    def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def publish(self, messages: Sequence[JobMessage], *, delay_s: int = 0) -> None:
+        if not 0 <= delay_s <= MAX_DELAY_S:
+            raise ReelqueueError(f"delay must be 0-{MAX_DELAY_S} s, got {delay_s}")
+        now = self.clock.now()
+        rows = [_row(m.queue, m.encode(), now, delay_s) for m in messages]
+        if not rows:
+            return
+        with _db_errors("publish"), self.engine.begin() as conn:
+            conn.execute(t.insert(), rows)
+
+
+def _row(queue: str, body: str, now: datetime, delay_s: int) -> dict[str, object]:
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise ReelqueueError(f"message body over {MAX_BODY_BYTES} bytes")
+    return {"queue": queue, "body": body, "visible_at": now + timedelta(seconds=delay_s),
+            "receive_count": 0, "lease_token": None, "created_at": now, "dead_reason": None}
+
+
+class SqlQueueConsumer:
+    def __init__(
+        self, engine: sa.Engine, queue: str, *, clock: Clock, visibility_timeout_s: int,
+        max_receive_count: int,
+    ) -> None:
+        self.engine = engine
+        self.queue = queue
+        self.clock = clock
+        self.visibility_timeout_s = visibility_timeout_s
+        self.max_receive_count = max_receive_count
+
+    def receive(self, *, max_messages: int, wait_s: float) -> list[ReceivedMessage]:
+        deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
+        while True:
+            got = self._claim(max(1, min(max_messages, MAX_BATCH)))
+            if got or time.monotonic() >= deadline:
+                return got
+            time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
+
+    def _claim(self, limit: int) -> list[ReceivedMessage]:
+        now = self.clock.now()
+        ready = (
+            sa.select(t.c.id, t.c.body, t.c.receive_count)
+            .where(t.c.queue == self.queue, t.c.dead_reason.is_(None), t.c.visible_at <= now)
+            .order_by(t.c.visible_at, t.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        got: list[ReceivedMessage] = []
+        with _db_errors("receive"), self.engine.begin() as conn:
+            for row in conn.execute(ready).all():
+                claimed = self._claim_one(conn, row, now)
+                if claimed is not None:
+                    got.append(claimed)
+        return got
+
+    def _claim_one(self, conn: sa.Connection, row: sa.Row, now: datetime) -> ReceivedMessage | None:
+        same = sa.update(t).where(t.c.id == row.id, t.c.receive_count == row.receive_count,
+                                  t.c.dead_reason.is_(None))
+        if row.receive_count >= self.max_receive_count:
+            conn.execute(same.values(dead_reason=MAX_RECEIVE_REASON, lease_token=None))
+            log.warning("queue %s: message %s dead-lettered after %d receives",
+                        self.queue, row.id, row.receive_count)
+            return None
+        token = uuid.uuid4().hex
+        visible_at = now + timedelta(seconds=self.visibility_timeout_s)
+        won = conn.execute(same.values(lease_token=token, visible_at=visible_at,
+                                       receive_count=row.receive_count + 1)).rowcount
+        if won != 1:
+            return None
+        return ReceivedMessage(queue=self.queue, body=row.body, message_id=str(row.id),
+                               receive_count=row.receive_count + 1, handle=(row.id, token))
+
+    def _leased(self, message: ReceivedMessage) -> sa.ColumnElement[bool]:
+        row_id, token = message.handle
+        return sa.and_(t.c.id == row_id, t.c.lease_token == token, t.c.dead_reason.is_(None))
+
+    def ack(self, messages: Sequence[ReceivedMessage]) -> None:
+        if not messages:
+            return
+        with _db_errors("ack"), self.engine.begin() as conn:
+            for message in messages:
+                conn.execute(sa.delete(t).where(self._leased(message)))
+
+    def release(self, message: ReceivedMessage) -> None:
+        self._set(message, "release", visible_at=self.clock.now())
+
+    def extend(self, message: ReceivedMessage, *, visibility_timeout_s: int) -> None:
+        visible_at = self.clock.now() + timedelta(seconds=visibility_timeout_s)
+        self._set(message, "extend", visible_at=visible_at)
+
+    def dead_letter(self, message: ReceivedMessage, *, reason: str) -> None:
+        if self._set(message, "dead-letter", dead_reason=reason or "unspecified"):
+            log.warning("queue %s: message %s dead-lettered: %s", self.queue, message.message_id, reason)
+
+    def _set(self, message: ReceivedMessage, action: str, **values: object) -> bool:
+        with _db_errors(action), self.engine.begin() as conn:
+            changed = conn.execute(sa.update(t).where(self._leased(message)).values(**values)).rowcount
+        if not changed:
+            log.info("queue %s: %s of message %s ignored: stale lease", self.queue, action,
+                     message.message_id)
+        return bool(changed)
+
+
+class SqlQueueAdmin:
+    """Inspection and dead-letter handling for operators (the CLI)."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def depth(self, queue: str) -> int:
+        """Messages not dead-lettered: ready, delayed or in flight."""
+        query = sa.select(sa.func.count()).where(t.c.queue == queue, t.c.dead_reason.is_(None))
+        with _db_errors("count messages"), self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def dead_letters(self, queue: str) -> list[tuple[int, str, str]]:
+        query = (sa.select(t.c.id, t.c.body, t.c.dead_reason)
+                 .where(t.c.queue == queue, t.c.dead_reason.is_not(None)).order_by(t.c.id))
+        with _db_errors("list dead letters"), self.engine.connect() as conn:
+            return [(row.id, row.body, row.dead_reason) for row in conn.execute(query)]
+
+    def redrive(self, queue: str) -> int:
+        """Move every dead letter of ``queue`` back to ready, with a fresh receive count."""
+        dead = sa.update(t).where(t.c.queue == queue, t.c.dead_reason.is_not(None))
+        values = {"dead_reason": None, "receive_count": 0, "lease_token": None,
+                  "visible_at": self.clock.now()}
+        with _db_errors("redrive"), self.engine.begin() as conn:
+            return conn.execute(dead.values(**values)).rowcount
+
+    def purge_dead(self, queue: str) -> int:
+        dead = sa.delete(t).where(t.c.queue == queue, t.c.dead_reason.is_not(None))
+        with _db_errors("purge dead letters"), self.engine.begin() as conn:
+            return conn.execute(dead).rowcount

@@ -1,0 +1,166 @@
+"""Jobs and the outbox in SQL (SQLAlchemy Core): one table for both job kinds."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+
+from src.application.messages import JobMessage
+from src.application.ports import Clock, OutboxEntry
+from src.domain.errors import ConcurrentUpdate, JobNotFound
+from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
+from src.domain.status import JobStatus
+from src.infrastructure.clock import SystemClock
+from src.infrastructure.db.errors import translated_errors
+from src.infrastructure.db.tables import batches, jobs, outbox
+from src.infrastructure.db.timestamps import from_db, to_db
+
+J = TypeVar("J", VideoJob, AIJob)
+
+_TIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "submitted_at"})
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    """Every field of ``job`` as a column value (enums as values, outputs as JSON)."""
+    row = {f.name: getattr(job, f.name) for f in dataclasses.fields(job)}
+    row.update(kind=job.kind.value, status=job.status.value,
+               outputs=[output.to_dict() for output in job.outputs])
+    if isinstance(job, AIJob):
+        row["mode"] = job.mode.value
+    return {name: to_db(value) if name in _TIMES else value for name, value in row.items()}
+
+
+def row_to_job(kind: type[J], row: sa.RowMapping) -> J:
+    names = [f.name for f in dataclasses.fields(kind) if f.init]
+    values = {name: row[name] for name in names}
+    values.update(status=JobStatus(row["status"]),
+                  outputs=tuple(Output.from_dict(item) for item in row["outputs"] or ()))
+    if "mode" in values:
+        values["mode"] = Mode(values["mode"])
+    values.update({name: from_db(values[name]) for name in _TIMES & values.keys()})
+    return kind(**values)
+
+
+class SqlAlchemyJobRepository(Generic[J]):
+    """The :class:`JobRepository` port for one job kind; status changes are conditional UPDATEs."""
+
+    def __init__(self, engine: sa.Engine, *, kind: type[J], clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.kind = kind
+        self.kind_value = _kind_value(kind)
+        self.clock = clock or SystemClock()
+        self._update = jobs.update().where(  # SET comes from the keys of the parameters
+            jobs.c.id == sa.bindparam("_id"), jobs.c.kind == self.kind_value,
+            jobs.c.status == sa.bindparam("_expected"),
+        )
+
+    def add(self, jobs_: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
+        for job in jobs_:
+            if not isinstance(job, self.kind):
+                raise TypeError(f"{type(job).__name__} is not a {self.kind.__name__}")
+        with translated_errors(), self.engine.begin() as conn:
+            if jobs_:
+                conn.execute(jobs.insert(), [job_to_row(job) for job in jobs_])
+            _add_batches(conn, jobs_)
+            return insert_outbox(conn, messages, self.clock.now())
+
+    def get(self, job_id: str) -> J:
+        query = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.kind == self.kind_value)
+        with translated_errors(), self.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise JobNotFound(job_id)
+        return row_to_job(self.kind, row)
+
+    def save(self, job: J, *, expected: JobStatus) -> None:
+        values = job_to_row(job)
+        del values["id"], values["kind"]
+        values.update(_id=job.id, _expected=expected.value)
+        with translated_errors(), self.engine.begin() as conn:
+            if conn.execute(self._update, values).rowcount == 1:
+                return
+            actual = conn.execute(self._status_of(job.id)).scalar()
+        if actual is None:
+            raise JobNotFound(job.id)
+        raise ConcurrentUpdate(job.id, expected.value, actual)
+
+    def list(
+        self, *, owner_id: str | None = None, status: JobStatus | None = None,
+        batch_id: str | None = None, limit: int = 50, offset: int = 0,
+    ) -> list[J]:
+        query = sa.select(jobs).where(jobs.c.kind == self.kind_value)
+        if owner_id is not None:
+            query = query.where(jobs.c.owner_id == owner_id)
+        if status is not None:
+            query = query.where(jobs.c.status == status.value)
+        if batch_id is not None:
+            query = query.where(jobs.c.batch_id == batch_id)
+        query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit).offset(offset)
+        with translated_errors(), self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [row_to_job(self.kind, row) for row in rows]
+
+    def _status_of(self, job_id: str) -> sa.Select:
+        return sa.select(jobs.c.status).where(jobs.c.id == job_id, jobs.c.kind == self.kind_value)
+
+
+class SqlAlchemyOutbox:
+    """The :class:`Outbox` port: messages stored with their queue and encoded body."""
+
+    def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def add(self, messages: Sequence[JobMessage]) -> list[int]:
+        with translated_errors(), self.engine.begin() as conn:
+            return insert_outbox(conn, messages, self.clock.now())
+
+    def pending(self, *, limit: int, older_than: datetime | None = None) -> list[OutboxEntry]:
+        query = sa.select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id).limit(limit)
+        if older_than is not None:
+            query = query.where(outbox.c.created_at <= to_db(older_than))
+        with translated_errors(), self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_entry(row) for row in rows]
+
+    def mark_sent(self, entry_ids: Sequence[int]) -> None:
+        if not entry_ids:
+            return
+        update = outbox.update().where(outbox.c.id.in_(list(entry_ids)))
+        with translated_errors(), self.engine.begin() as conn:
+            conn.execute(update.values(sent_at=to_db(self.clock.now())))
+
+
+def insert_outbox(conn: sa.Connection, messages: Sequence[JobMessage], now: datetime) -> list[int]:
+    """Outbox rows for ``messages`` on ``conn`` (inside the caller's transaction); their ids in order."""
+    if not messages:
+        return []
+    rows = [{"queue": m.queue, "body": m.encode(), "created_at": to_db(now)} for m in messages]
+    insert = outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
+    return list(conn.execute(insert, rows).scalars())
+
+
+def _add_batches(conn: sa.Connection, jobs_: Sequence[Job]) -> None:
+    sizes = Counter(job.batch_id for job in jobs_ if job.batch_id)
+    first = {job.batch_id: job for job in reversed(jobs_)}
+    rows = [
+        {"id": batch_id, "owner_id": first[batch_id].owner_id,
+         "created_at": to_db(first[batch_id].created_at), "size": size}
+        for batch_id, size in sizes.items()
+    ]
+    if rows:
+        conn.execute(batches.insert(), rows)
+
+
+def _entry(row: sa.RowMapping) -> OutboxEntry:
+    message = JobMessage.decode(row["body"], queue=row["queue"])
+    return OutboxEntry(id=row["id"], message=message, created_at=from_db(row["created_at"]))
+
+
+def _kind_value(kind: type[Job]) -> str:
+    return (JobKind.AI if issubclass(kind, AIJob) else JobKind.VIDEO).value

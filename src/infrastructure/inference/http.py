@@ -1,0 +1,211 @@
+"""What the remote providers share: bounded retries, error translation, safe downloads.
+
+The API key travels in a header given per request; it is never put in a log line, an
+exception message or the session (so a download never carries it to another host).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+from src.domain.errors import PermanentError, SubmissionOutcomeUnknown, TransientError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_ERROR_CHARS = 300
+MAX_REDIRECTS = 3
+CHUNK_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    """Exponential backoff with full jitter, capped; a server's Retry-After wins within the cap."""
+
+    base_s: float = 0.5
+    max_s: float = 8.0
+
+    def delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
+        if retry_after_s is not None:
+            return min(self.max_s, max(0.0, retry_after_s))
+        return random.uniform(0, min(self.max_s, self.base_s * 2**attempt))
+
+
+class ApiClient:
+    """JSON over HTTPS to one provider, with retries for throttling and busy gateways."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout_s: float,
+        session: requests.Session | None = None,
+        max_retries: int = 3,
+        backoff: Backoff = Backoff(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self.timeout_s = timeout_s
+        self.session = session or requests.Session()
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.sleep = sleep
+
+    def __repr__(self) -> str:  # never show the headers (they hold the key)
+        return f"ApiClient(provider={self.provider!r}, base_url={self.base_url!r})"
+
+    def call(self, method: str, path: str, *, body: Any = None, creates: bool = False) -> requests.Response:
+        """Send one request; ``creates`` marks a paid create whose outcome may become unknown."""
+        for attempt in range(self.max_retries + 1):
+            response = self._send(method, path, body, creates=creates)
+            if response.status_code not in RETRY_STATUSES:
+                return self._checked(method, path, response)
+            retry_after = _retry_after_s(response)
+            if attempt == self.max_retries:
+                raise TransientError(
+                    f"{self.provider} answered {response.status_code} to {method} {path} "
+                    f"{attempt + 1} times", retry_after_s=retry_after,
+                )
+            delay = self.backoff.delay_s(attempt, retry_after)
+            log.warning("%s answered %s to %s %s; retrying in %.2fs",
+                        self.provider, response.status_code, method, path, delay)
+            self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _send(self, method: str, path: str, body: Any, *, creates: bool) -> requests.Response:
+        url = self.base_url + path
+        try:
+            return self.session.request(method, url, json=body, headers=self._headers,
+                                        timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            if creates and not _never_sent(exc):
+                raise SubmissionOutcomeUnknown(
+                    f"{self.provider}: {method} {path} was sent but no answer came back "
+                    f"({type(exc).__name__}); the task may exist and be billed"
+                ) from exc
+            raise TransientError(f"{self.provider}: {method} {path} failed: {type(exc).__name__}") from exc
+
+    def _checked(self, method: str, path: str, response: requests.Response) -> requests.Response:
+        status = response.status_code
+        if status < 400:
+            return response
+        reason = error_text(response)
+        where = f"{self.provider} refused {method} {path} ({status})"
+        if status in (401, 403):
+            raise PermanentError(f"{where}: the API key was not accepted")
+        if status < 500:
+            raise PermanentError(f"{where}: {reason}")
+        raise TransientError(f"{where}: {reason}")
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection was never made, so the provider surely received nothing."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError too
+
+
+def _retry_after_s(response: requests.Response) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def error_text(response: requests.Response) -> str:
+    """The provider's own explanation, short: ``error``/``detail``/``message`` or the raw body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:MAX_ERROR_CHARS] or response.reason or ""
+    if isinstance(data, dict):
+        for name in ("error", "detail", "message"):
+            if data.get(name):
+                return str(data[name])[:MAX_ERROR_CHARS]
+    return str(data)[:MAX_ERROR_CHARS]
+
+
+def json_of(response: requests.Response, provider: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise TransientError(f"{provider} answered with a body that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise TransientError(f"{provider} answered with JSON that is not an object")
+    return data
+
+
+class OutputDownloader:
+    """Streams a provider's output URL to disk, without credentials.
+
+    Only ``https`` URLs, or any URL on the provider's own configured host (a local fake in
+    tests), are fetched; redirects are followed by hand under the same rule, so a crafted
+    output URL cannot make the worker reach internal services over plain HTTP.
+    """
+
+    def __init__(self, *, provider: str, trusted_base_url: str, timeout_s: float,
+                 session: requests.Session | None = None, max_bytes: int = 2 * 1024**3) -> None:
+        self.provider = provider
+        self.trusted = urlsplit(trusted_base_url).netloc
+        self.timeout_s = timeout_s
+        self.session = session or requests.Session()
+        self.max_bytes = max_bytes
+
+    def download(self, url: str, dest: Path) -> int:
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check(url)
+            response = self._get(url)
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("Location", ""))
+                response.close()
+                continue
+            with response:
+                return self._save(response, dest)
+        raise PermanentError(f"{self.provider}: too many redirects for the output")
+
+    def _check(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return
+        if parts.scheme in ("http", "https") and parts.netloc == self.trusted:
+            return
+        raise PermanentError(f"{self.provider}: refusing to fetch output from {parts.scheme}://{parts.netloc}")
+
+    def _get(self, url: str) -> requests.Response:
+        try:
+            return self.session.get(url, stream=True, allow_redirects=False, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise TransientError(f"{self.provider}: output download failed: {type(exc).__name__}") from exc
+
+    def _save(self, response: requests.Response, dest: Path) -> int:
+        if response.status_code in (403, 404, 410):
+            raise PermanentError(f"{self.provider}: output is gone ({response.status_code}); URLs expire")
+        if response.status_code >= 400:
+            raise TransientError(f"{self.provider}: output download answered {response.status_code}")
+        size = 0
+        try:
+            with open(dest, "wb") as out:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise PermanentError(f"{self.provider}: output larger than {self.max_bytes} bytes")
+                    out.write(chunk)
+        except requests.RequestException as exc:
+            raise TransientError(f"{self.provider}: output download broke off: {type(exc).__name__}") from exc
+        return size

@@ -1,0 +1,112 @@
+"""Luma Dream Machine (``/dream-machine/v1``) as a remote provider.
+
+Luma's callbacks are unsigned hints: the API relays them as a queue message and the
+worker re-fetches the generation here before changing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from src.application.ports import RemoteState, RemoteTask
+from src.domain.errors import PermanentError
+from src.domain.jobs import AIJob, Mode
+from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, json_of
+
+if TYPE_CHECKING:
+    from src.config import Settings
+
+log = logging.getLogger(__name__)
+
+STATES = {
+    "queued": RemoteState.PENDING,
+    "dreaming": RemoteState.RUNNING,
+    "completed": RemoteState.SUCCEEDED,
+    "failed": RemoteState.FAILED,
+}
+DREAMING_PROGRESS = 50.0  # Luma reports no percentage while dreaming
+DEFAULT_RATIO = "16:9"
+DEFAULT_DURATION_S = 5
+
+
+class LumaProvider:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = "https://api.lumalabs.ai/dream-machine/v1",
+        timeout_s: float = 30.0,
+        resolution: str = "720p",
+        session: requests.Session | None = None,
+        max_retries: int = 3,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        self.api = ApiClient(provider="luma", base_url=base_url, headers=headers, timeout_s=timeout_s,
+                             session=session, max_retries=max_retries, backoff=backoff)
+        self.downloader = OutputDownloader(provider="luma", trusted_base_url=base_url,
+                                           timeout_s=timeout_s, session=session)
+        self.resolution = resolution
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LumaProvider:
+        return cls(api_key=settings.luma_api_key, base_url=settings.luma_base_url,
+                   timeout_s=settings.provider_timeout_s)
+
+    def __repr__(self) -> str:
+        return f"LumaProvider(base_url={self.api.base_url!r})"
+
+    def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
+        body = request_body(job, input_image_url, callback_url, resolution=self.resolution)
+        response = self.api.call("POST", "/generations/video", body=body, creates=True)
+        generation_id = json_of(response, "luma").get("id")
+        if not generation_id:
+            raise PermanentError("luma accepted the generation but returned no id")
+        return str(generation_id)
+
+    def poll(self, task_id: str) -> RemoteTask:
+        data = json_of(self.api.call("GET", f"/generations/{task_id}"), "luma")
+        return to_task(task_id, data)
+
+    def cancel(self, task_id: str) -> None:
+        """Luma cancels by deleting the generation; one already gone needs nothing."""
+        try:
+            self.api.call("DELETE", f"/generations/{task_id}")
+        except PermanentError as exc:
+            log.info("luma generation %s could not be deleted: %s", task_id, exc)
+
+    def download(self, url: str, dest: Path) -> int:
+        return self.downloader.download(url, dest)
+
+
+def request_body(job: AIJob, input_image_url: str | None, callback_url: str | None, *,
+                 resolution: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": job.model,
+        "prompt": job.prompt,
+        "duration": f"{job.duration_s or DEFAULT_DURATION_S}s",
+        "resolution": resolution,
+        "aspect_ratio": job.ratio or DEFAULT_RATIO,
+    }
+    if job.mode is Mode.IMAGE_TO_VIDEO:
+        body["keyframes"] = {"frame0": {"type": "image", "url": input_image_url}}
+    if callback_url:
+        body["callback_url"] = callback_url
+    return body
+
+
+def to_task(task_id: str, data: dict[str, Any]) -> RemoteTask:
+    raw = str(data.get("state", ""))
+    state = STATES.get(raw)
+    if state is None:
+        raise PermanentError(f"luma generation {task_id} has an unknown state {raw!r}")
+    assets = data.get("assets") or {}
+    video = assets.get("video") if isinstance(assets, dict) else None
+    progress = {RemoteState.RUNNING: DREAMING_PROGRESS, RemoteState.SUCCEEDED: 100.0}.get(state, 0.0)
+    failure = data.get("failure_reason") or "no reason given" if state is RemoteState.FAILED else None
+    return RemoteTask(task_id=task_id, state=state, progress=progress,
+                      output_urls=(video,) if video else (), failure=failure)

@@ -1,0 +1,1 @@
+"""Media adapters: the PyAV transcoder and the guarded HTTP fetcher."""

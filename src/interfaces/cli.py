@@ -1,0 +1,186 @@
+"""``python -m src.interfaces.cli``: operator commands, no Django needed.
+
+    migrate                               bring the database schema up to date
+    ensure-queues                         create the SQS queues and their dead-letter queues
+    reconcile [--loop --interval-s N]     send outbox messages that never left
+    dlq list|redrive|purge --queue Q      the dead-letter queue of Q
+    requeue JOB_ID                        send a stuck (processing/waiting) job's message again
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from src import bootstrap
+from src.application.enqueue import Reconciler
+from src.application.messages import JobMessage
+from src.config import Settings
+from src.domain.errors import JobNotFound, ReelqueueError
+from src.domain.status import JobStatus
+from src.infrastructure.observability.logs import configure_logging, secrets_of
+from src.interfaces.workers.signals import stop_on_signals
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("video", "ai-gpu", "ai-remote")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m src.interfaces.cli",
+                                   description="reelqueue operator commands (settings: REELQUEUE_*)")
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("ensure-queues", help="create the SQS queues and dead-letter queues (idempotent)")
+    reconcile = commands.add_parser("reconcile", help="send outbox messages that were never sent")
+    reconcile.add_argument("--loop", action="store_true", help="keep going until SIGTERM/SIGINT")
+    reconcile.add_argument("--interval-s", type=float, default=30.0, help="pause between rounds (--loop)")
+    reconcile.add_argument("--grace-s", type=float, default=30.0,
+                           help="only messages older than this (a publisher may still be sending newer ones)")
+    dlq = commands.add_parser("dlq", help="inspect or empty a dead-letter queue")
+    dlq.add_argument("action", choices=("list", "redrive", "purge"))
+    dlq.add_argument("--queue", required=True, choices=QUEUES)
+    requeue = commands.add_parser("requeue", help="publish a stuck job's message again")
+    requeue.add_argument("job_id")
+    return root
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    args = parser().parse_args(argv)
+    out = out or sys.stdout
+    settings = Settings.from_env()
+    configure_logging(log_format="text", log_level=settings.log_level, secrets=secrets_of(settings))
+    try:
+        return COMMANDS[args.command](settings, args, out)
+    except (ReelqueueError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def migrate(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    from src.infrastructure.db.migrations import upgrade
+
+    upgrade(settings.database_url)
+    print("database is up to date", file=out)
+    return 0
+
+
+def ensure_queues(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    if settings.queue_backend != "sqs":
+        print(f"nothing to create: the {settings.queue_backend} queue needs no setup", file=out)
+        return 0
+    with _adapters(settings) as adapters:
+        bootstrap.queue_admin(adapters).directory.ensure(QUEUES)
+    print(f"queues ready: {', '.join(QUEUES)} (each with a dead-letter queue)", file=out)
+    return 0
+
+
+def reconcile(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    with _adapters(settings) as adapters:
+        reconciler = Reconciler(outbox=adapters.outbox, publisher=adapters.publisher,
+                                clock=adapters.clock, grace_s=args.grace_s)
+        if not args.loop:
+            print(f"sent {reconciler.run_once()} message(s)", file=out)
+            return 0
+        _loop(lambda: _reconcile_round(reconciler), interval_s=args.interval_s)
+    return 0
+
+
+def _reconcile_round(reconciler: Reconciler) -> None:
+    try:
+        sent = reconciler.run_once()
+    except ReelqueueError as exc:
+        log.warning("reconcile round failed, trying again next round: %s", exc)
+        return
+    if sent:
+        log.info("sent %d outbox message(s)", sent)
+
+
+def _loop(step: Callable[[], None], *, interval_s: float) -> None:
+    """Run ``step`` every ``interval_s`` until SIGTERM/SIGINT (a second one exits at once)."""
+    stopped: list[bool] = []
+    with stop_on_signals(lambda: stopped.append(True)):
+        while not stopped:
+            step()
+            end_s = time.monotonic() + interval_s
+            while not stopped and time.monotonic() < end_s:
+                time.sleep(0.2)
+
+
+def dlq(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    with _adapters(settings) as adapters:
+        admin = bootstrap.queue_admin(adapters)
+        if args.action == "list":
+            for message_id, body, reason in _dead_letters(admin, args.queue):
+                print(json.dumps({"id": message_id, "reason": reason, "body": body}), file=out)
+            return 0
+        if args.action == "redrive":
+            print(f"moved {admin.redrive(args.queue)} message(s) back to {args.queue}", file=out)
+        else:
+            print(f"deleted {admin.purge_dead(args.queue)} dead letter(s) of {args.queue}", file=out)
+    return 0
+
+
+def _dead_letters(admin: Any, queue: str) -> list[tuple[Any, str, str]]:
+    if hasattr(admin, "list_dead"):  # SQS
+        return list(admin.list_dead(queue))
+    return list(admin.dead_letters(queue))  # the SQL queue
+
+
+def requeue(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    with _adapters(settings) as adapters:
+        status = requeue_job(adapters, args.job_id)
+    print(f"job {args.job_id} ({status}): message sent", file=out)
+    return 0
+
+
+def requeue_job(adapters: bootstrap.Adapters, job_id: str) -> str:
+    """A job stuck in processing goes back to queued; queued and waiting jobs keep their state.
+
+    The message goes through the outbox, so a queue outage only delays it (the reconciler sends it).
+    """
+    repo, job = _find(adapters, job_id)
+    if job.status is JobStatus.PROCESSING:
+        job = job.requeue(adapters.clock.now(), "requeued by an operator")
+        repo.save(job, expected=JobStatus.PROCESSING)
+    elif job.status not in (JobStatus.QUEUED, JobStatus.WAITING_PROVIDER):
+        raise ValueError(f"job {job_id} is {job.status.value}; only processing, queued or "
+                         "waiting_provider jobs can be requeued (retry failed or cancelled ones)")
+    message = JobMessage.for_job(job)
+    entry_ids = adapters.outbox.add([message])
+    adapters.publisher.publish([message])
+    adapters.outbox.mark_sent(entry_ids)
+    return job.status.value
+
+
+def _find(adapters: bootstrap.Adapters, job_id: str) -> tuple[Any, Any]:
+    for repo in (adapters.video_jobs, adapters.ai_jobs):
+        try:
+            return repo, repo.get(job_id)
+        except JobNotFound:
+            continue
+    raise JobNotFound(job_id)
+
+
+@contextmanager
+def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
+    adapters = bootstrap.build(settings)
+    try:
+        yield adapters
+    finally:
+        adapters.close()
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, TextIO], int]] = {
+    "migrate": migrate, "ensure-queues": ensure_queues, "reconcile": reconcile, "dlq": dlq, "requeue": requeue,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""The consumer loop: receive in batches, run jobs on a bounded pool, act on each outcome.
+
+One main thread receives and dispatches; each job runs on its own daemon thread, at most
+``concurrency`` at once, and the loop never receives more messages than it has free slots.
+A heartbeat thread keeps running jobs' messages invisible and their idempotency locks alive.
+Outages (broker, database, Redis) are logged and waited out with a backoff; the process stays up.
+
+Shutdown (:meth:`Worker.stop`, safe to call from a signal handler): stop receiving, hand
+received-but-unstarted messages back, let running jobs reach a checkpoint within
+``shutdown_deadline_s`` (handlers then save the job as queued and return RELEASE), flush acks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from src.application.handlers import Stopper
+from src.application.messages import JobMessage, UndecodableMessage
+from src.application.outcomes import Action, Outcome
+from src.application.ports import JobConsumer, JobPublisher, ReceivedMessage
+from src.domain.errors import JobNotFound, ReelqueueError
+from src.domain.jobs import JobKind
+from src.infrastructure.observability.health import Health
+from src.infrastructure.observability.metrics import WorkerMetrics
+from src.interfaces.workers.backoff import Backoff
+from src.interfaces.workers.heartbeat import Heartbeat
+from src.interfaces.workers.limits import PathSlots
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 10  # SQS ReceiveMessage / DeleteMessageBatch limit
+MAX_DELAY_S = 900  # SQS DelaySeconds limit
+POLL_S = 0.2  # how often a waiting loop looks at the stop flag
+
+
+class Handler(Protocol):
+    def handle(self, job_id: str, *, shutting_down: Stopper) -> Outcome: ...
+
+    def renew_lock(self, job_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class JobLabels:
+    """What logs and metrics say about a job before it runs."""
+
+    kind: str
+    provider: str = ""
+    production_path: str = ""
+
+    def log_fields(self, message: JobMessage) -> dict[str, str]:
+        fields = {"job_id": message.job_id, "kind": self.kind}
+        if self.provider:
+            fields.update(provider=self.provider, production_path=self.production_path)
+        return fields
+
+
+Describe = Callable[[JobMessage], JobLabels]
+"""Loads what a job needs before it can start (its path); raises :class:`JobNotFound`."""
+
+
+def kind_only(message: JobMessage) -> JobLabels:
+    return JobLabels(kind=message.kind.value)
+
+
+@dataclass(eq=False)
+class Delivery:
+    message: ReceivedMessage
+    job: JobMessage
+    labels: JobLabels
+    started_s: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    def __init__(
+        self,
+        consumer: JobConsumer,
+        handlers: Mapping[JobKind, Handler],
+        publisher: JobPublisher,
+        *,
+        concurrency: int = 1,
+        describe: Describe = kind_only,
+        path_limits: Mapping[str, int] | None = None,
+        visibility_timeout_s: int = 300,
+        heartbeat_interval_s: float | None = None,
+        receive_wait_s: float = 10.0,
+        shutdown_deadline_s: float = 60.0,
+        backoff: Backoff | None = None,
+        metrics: WorkerMetrics | None = None,
+        health: Health | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.consumer = consumer
+        self.handlers = dict(handlers)
+        self.publisher = publisher
+        self.concurrency = concurrency
+        self.describe = describe
+        self.paths = PathSlots(path_limits or {})
+        self.visibility_timeout_s = visibility_timeout_s
+        self.receive_wait_s = receive_wait_s
+        self.shutdown_deadline_s = shutdown_deadline_s
+        self.backoff = backoff or Backoff()
+        self.metrics = metrics or WorkerMetrics()
+        self.health = health or Health()
+        self.heartbeat = Heartbeat(self.extend_running,
+                                   interval_s=heartbeat_interval_s or visibility_timeout_s / 3)
+        self._stopping = False  # a plain flag: set from a signal handler, read everywhere
+        self._running: set[Delivery] = set()
+        self._acks: list[ReceivedMessage] = []
+        self._changed = threading.Condition()
+
+    # --- control -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to stop; running jobs see ``shutting_down()`` become True."""
+        self._stopping = True
+
+    def shutting_down(self) -> bool:
+        return self._stopping
+
+    def run(self) -> list[str]:
+        """Consume until stopped; returns the ids of jobs still running at the deadline."""
+        log.info("worker started on queue %s with %d slot(s)", self.consumer.queue, self.concurrency)
+        self.heartbeat.start()
+        try:
+            while not self._stopping:
+                self.turn()
+            log.info("stopping: no new messages; %d running job(s) get up to %ss to reach a checkpoint",
+                     len(self._running), self.shutdown_deadline_s)
+            return self.drain()
+        finally:
+            self.heartbeat.stop()
+
+    def turn(self) -> None:
+        """One loop turn: beat, flush acks, wait out a backoff, receive what free slots can take."""
+        self.health.beat()
+        self.flush_acks()
+        if self.backoff.pending and self._pause(self.backoff.delay_s()):
+            return
+        free = self._free_slots()
+        if free and not self._stopping:
+            self.dispatch(self.receive(free))
+
+    def drain(self) -> list[str]:
+        deadline_s = time.monotonic() + self.shutdown_deadline_s
+        with self._changed:
+            while self._running and time.monotonic() < deadline_s:
+                self._changed.wait(min(POLL_S, max(deadline_s - time.monotonic(), 0)))
+        self.flush_acks()
+        abandoned = sorted(d.job.job_id for d in list(self._running))
+        if abandoned:
+            log.warning("shutdown deadline passed; abandoning running job(s) %s: their messages "
+                        "come back after the visibility timeout", ", ".join(abandoned))
+        else:
+            log.info("stopped cleanly")
+        return abandoned
+
+    # --- receive and dispatch ------------------------------------------------------------------
+
+    def receive(self, free: int) -> list[ReceivedMessage]:
+        started_s = time.monotonic()
+        try:
+            messages = self.consumer.receive(max_messages=min(free, MAX_BATCH), wait_s=self.receive_wait_s)
+        except Exception as exc:  # noqa: BLE001 - any outage: log, back off, stay up
+            self._outage("receive", exc)
+            return []
+        self.metrics.receive_latency.observe(time.monotonic() - started_s)
+        if not messages:
+            self.backoff.succeeded()
+        return messages
+
+    def dispatch(self, messages: Sequence[ReceivedMessage]) -> None:
+        deferred = [m for m in messages if not self.dispatch_one(m)]
+        if deferred and len(deferred) == len(messages):
+            self._pause(1.0)  # everything was for a full path: don't spin on the same messages
+
+    def dispatch_one(self, message: ReceivedMessage) -> bool:
+        """Start one message, or settle it at once; False when it was handed back for its path."""
+        if self._stopping:
+            self._release(message, "shutting down before it started")
+            return True
+        try:
+            job = JobMessage.decode(message.body, queue=message.queue)
+            handler = self._handler_for(job)
+            labels = self.describe(job)
+        except (UndecodableMessage, JobNotFound, _NoHandler) as exc:
+            self._dead_letter(message, str(exc))
+            return True
+        except Exception as exc:  # noqa: BLE001 - left invisible: it comes back after an outage
+            self._outage("load job", exc)
+            return True
+        if not self.paths.try_take(labels.production_path):
+            self.metrics.path_deferrals.labels(labels.production_path).inc()
+            self._release(message, f"path {labels.production_path} is at its limit")
+            return False
+        self._start(Delivery(message, job, labels), handler)
+        return True
+
+    def _handler_for(self, job: JobMessage) -> Handler:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            raise _NoHandler(f"no handler for {job.kind.value} jobs on queue {self.consumer.queue}")
+        return handler
+
+    # --- running a job -------------------------------------------------------------------------
+
+    def _start(self, delivery: Delivery, handler: Handler) -> None:
+        with self._changed:
+            self._running.add(delivery)
+        self.metrics.started.labels(*self._label_values(delivery)).inc()
+        self.metrics.in_flight.inc()
+        log.info("job started", extra={**delivery.labels.log_fields(delivery.job),
+                                       "receive_count": delivery.message.receive_count})
+        threading.Thread(target=self.work, args=(delivery, handler), daemon=True,
+                         name=f"job-{delivery.job.job_id[:12]}").start()
+
+    def work(self, delivery: Delivery, handler: Handler) -> None:
+        outcome: Outcome | None = None
+        try:
+            outcome = handler.handle(delivery.job.job_id, shutting_down=self.shutting_down)
+        except JobNotFound as exc:
+            self._dead_letter(delivery.message, str(exc))
+        except Exception as exc:  # noqa: BLE001 - left un-acked: it is redelivered later
+            self._outage("handle", exc, delivery)
+        finally:
+            self._finish(delivery, outcome)
+
+    def _finish(self, delivery: Delivery, outcome: Outcome | None) -> None:
+        with self._changed:
+            self._running.discard(delivery)
+        self.paths.give_back(delivery.labels.production_path)
+        self.metrics.in_flight.dec()
+        duration_s = time.monotonic() - delivery.started_s
+        self._count(delivery, outcome, duration_s)
+        if outcome is not None:
+            self.backoff.succeeded()
+            self.settle(delivery, outcome)
+        with self._changed:
+            self._changed.notify_all()
+
+    def settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        """ACK -> batched delete; RETRY_LATER -> a delayed copy, then delete; RELEASE -> hand back."""
+        try:
+            if outcome.action is Action.RETRY_LATER:
+                delay_s = max(0, min(int(outcome.delay_s), MAX_DELAY_S))
+                self.publisher.publish([delivery.job], delay_s=delay_s)
+            if outcome.action is Action.RELEASE:
+                self.consumer.release(delivery.message)
+            else:
+                with self._changed:
+                    self._acks.append(delivery.message)
+        except Exception as exc:  # noqa: BLE001 - the message comes back after its visibility timeout
+            self._outage(f"settle ({outcome.action.value})", exc, delivery)
+
+    def _count(self, delivery: Delivery, outcome: Outcome | None, duration_s: float) -> None:
+        labels = self._label_values(delivery)
+        self.metrics.duration.labels(*labels).observe(duration_s)
+        action = outcome.action.value if outcome else "error"
+        self.metrics.outcomes.labels(*labels, action).inc()
+        if outcome is None:
+            self.metrics.failed.labels(*labels, "error").inc()
+        elif outcome.reason == "succeeded":
+            self.metrics.succeeded.labels(*labels).inc()
+        elif outcome.reason.startswith(("failed", "attempts exhausted")):
+            self.metrics.failed.labels(*labels, outcome.reason).inc()
+        log.info("job handled: %s (%s)", action, outcome.reason if outcome else "error",
+                 extra={**delivery.labels.log_fields(delivery.job), "duration_ms": int(duration_s * 1000)})
+
+    @staticmethod
+    def _label_values(delivery: Delivery) -> tuple[str, str, str]:
+        labels = delivery.labels
+        return labels.kind, labels.provider, labels.production_path
+
+    # --- heartbeat and acks --------------------------------------------------------------------
+
+    def extend_running(self) -> None:
+        """Keep each running job's message invisible and its idempotency lock alive."""
+        for delivery in list(self._running):
+            try:
+                self.consumer.extend(delivery.message, visibility_timeout_s=self.visibility_timeout_s)
+                handler = self.handlers[delivery.job.kind]
+                if not handler.renew_lock(delivery.job.job_id):
+                    log.warning("could not renew the job's lock",
+                                extra=delivery.labels.log_fields(delivery.job))
+            except Exception as exc:  # noqa: BLE001 - try again on the next beat
+                self._outage("extend", exc, delivery, back_off=False)
+
+    def flush_acks(self) -> None:
+        with self._changed:
+            pending, self._acks = self._acks, []
+        for start in range(0, len(pending), MAX_BATCH):
+            batch = pending[start:start + MAX_BATCH]
+            try:
+                self.consumer.ack(batch)
+            except Exception as exc:  # noqa: BLE001 - redelivered; a finished job is then just acked
+                self._outage("ack", exc)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def running_count(self) -> int:
+        with self._changed:
+            return len(self._running)
+
+    def _free_slots(self) -> int:
+        with self._changed:
+            if len(self._running) >= self.concurrency:
+                self._changed.wait(POLL_S)
+            return max(self.concurrency - len(self._running), 0)
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep in short steps; True if a stop was requested meanwhile."""
+        end_s = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < end_s:
+            time.sleep(min(POLL_S, max(end_s - time.monotonic(), 0)))
+        return self._stopping
+
+    def _release(self, message: ReceivedMessage, why: str) -> None:
+        try:
+            self.consumer.release(message)
+        except Exception as exc:  # noqa: BLE001 - it comes back after its visibility timeout anyway
+            self._outage("release", exc)
+            return
+        log.debug("message %s handed back: %s", message.message_id, why)
+
+    def _dead_letter(self, message: ReceivedMessage, reason: str) -> None:
+        try:
+            self.consumer.dead_letter(message, reason=reason)
+        except Exception as exc:  # noqa: BLE001
+            self._outage("dead-letter", exc)
+            return
+        self.metrics.dead_lettered.labels(reason.split(":")[0][:60]).inc()
+        log.warning("message %s moved to the dead-letter queue: %s", message.message_id, reason,
+                    extra={"queue": message.queue})
+
+    def _outage(self, operation: str, exc: Exception, delivery: Delivery | None = None,
+                *, back_off: bool = True) -> None:
+        self.metrics.queue_errors.labels(operation).inc()
+        if back_off:
+            self.backoff.failed()
+        extra: dict[str, Any] = delivery.labels.log_fields(delivery.job) if delivery else {}
+        log.warning("%s failed (%s: %s); backing off %.1fs", operation, type(exc).__name__, exc,
+                    self.backoff.delay_s(), extra=extra, exc_info=not _expected(exc))
+
+
+class _NoHandler(ReelqueueError):
+    """A decodable message of a kind this worker does not run (a routing mistake)."""
+
+
+def _expected(exc: Exception) -> bool:
+    """Our own errors say enough in one line; anything else gets its traceback logged."""
+    return isinstance(exc, ReelqueueError)

@@ -1,0 +1,17 @@
+"""``python -m src.interfaces.workers.video.main``: the video (transcoding) worker."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from src.domain.jobs import JobKind
+from src.interfaces.workers import process
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return process.main(JobKind.VIDEO, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

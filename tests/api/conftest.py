@@ -1,0 +1,73 @@
+"""pytest-django for the API tests only: the Django settings are activated here, not suite-wide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.api import harness
+
+harness.activate()
+
+from tests.api.harness import api_database_url, api_db, django_db_setup, storage_root  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True)
+def _database(api_db: None) -> None:
+    """Every API test runs against the session's database, emptied afterwards."""
+
+
+@pytest.fixture
+def make_user() -> Callable[..., Any]:
+    from django.contrib.auth import get_user_model
+
+    def make(username: str, *, staff: bool = False) -> Any:
+        return get_user_model().objects.create_user(username=username, is_staff=staff)
+
+    return make
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], Any]:
+    """An APIClient sending ``Authorization: Token ...`` for ``user``."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user: Any) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., Any]) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., Any]) -> Any:
+    return make_user("bob")
+
+
+@pytest.fixture
+def staff(make_user: Callable[..., Any]) -> Any:
+    return make_user("operator", staff=True)
+
+
+@pytest.fixture
+def api(client_for: Callable[[Any], Any], alice: Any) -> Any:
+    """Alice's client."""
+    return client_for(alice)
+
+
+@pytest.fixture
+def library() -> Iterator[Any]:
+    """The adapters the API process uses (repositories, outbox, progress, storage); rebuilt afterwards."""
+    from apps.jobs import services
+
+    yield services.adapters()
+    services.reset()

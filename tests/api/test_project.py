@@ -1,0 +1,90 @@
+"""The project around the API: token command, OpenAPI docs, settings, and the schema's one source."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+import sqlalchemy as sa
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+
+from apps.jobs.models import Batch, Job
+from apps.reelqueue_api.database import django_database
+from src.infrastructure.db.tables import batches, jobs
+
+
+def test_create_api_token_prints_a_working_token(client):
+    out = StringIO()
+    call_command("create_api_token", "carol", stdout=out)
+    token = out.getvalue().strip()
+
+    assert client.get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+
+
+def test_create_api_token_makes_staff_and_keeps_the_token(django_user_model):
+    first, again = StringIO(), StringIO()
+    call_command("create_api_token", "dave", "--staff", stdout=first)
+    call_command("create_api_token", "dave", stdout=again)
+
+    assert first.getvalue() == again.getvalue()
+    assert django_user_model.objects.get(username="dave").is_staff
+
+
+def test_the_openapi_schema_and_its_docs_are_served(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    assert schema["openapi"].startswith("3.")
+    for path in ("/api/v1/video-jobs", "/api/v1/ai-jobs", "/api/v1/ai-jobs/batch", "/api/v1/jobs",
+                 "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/cancel", "/api/v1/jobs/{job_id}/retry",
+                 "/api/v1/batches/{batch_id}", "/api/v1/providers", "/api/v1/uploads",
+                 "/api/v1/webhooks/luma/{job_id}/{token}"):
+        assert path in schema["paths"], path
+    assert "tokenAuth" in schema["components"]["securitySchemes"]
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_database_urls_become_django_databases():
+    sqlite = django_database("sqlite:///var/reelqueue.sqlite3")
+    postgres = django_database("postgresql+psycopg2://rq:secret@db.internal:5433/reelqueue")
+
+    assert (sqlite["ENGINE"], sqlite["NAME"]) == ("django.db.backends.sqlite3", "var/reelqueue.sqlite3")
+    assert {k: postgres[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT")} == {
+        "ENGINE": "django.db.backends.postgresql", "NAME": "reelqueue", "USER": "rq", "PASSWORD": "secret",
+        "HOST": "db.internal", "PORT": "5433"}
+    with pytest.raises(ImproperlyConfigured):
+        django_database("mysql://x@y/z")
+
+
+# Django field class -> the SQLAlchemy type names it may map.
+COMPATIBLE = {
+    "CharField": {"VARCHAR", "STRING"}, "TextField": {"TEXT"}, "IntegerField": {"INTEGER"},
+    "BigIntegerField": {"BIGINT", "BIGINTEGER"}, "FloatField": {"FLOAT", "DOUBLE PRECISION", "DOUBLE_PRECISION"},
+    "DateTimeField": {"TIMESTAMP", "DATETIME"}, "JsonColumn": {"JSON"},
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("model", "table"), [(Job, jobs), (Batch, batches)])
+def test_django_models_match_the_tables_the_migrations_create(postgres_url, model, table):
+    """On real Postgres: the migrated columns are exactly the model's fields, with the same types."""
+    from src.infrastructure.db.migrations import upgrade
+
+    upgrade(postgres_url)
+    engine = sa.create_engine(postgres_url)
+    columns = {c["name"]: c for c in sa.inspect(engine).get_columns(table.name)}
+    engine.dispose()
+    fields = {f.column: f for f in model._meta.concrete_fields}
+
+    assert model._meta.managed is False and model._meta.db_table == table.name
+    assert set(fields) == set(columns) == set(table.c.keys())
+    for name, field in fields.items():
+        column, declared = columns[name], table.c[name]
+        assert str(column["type"]).split("(")[0] in COMPATIBLE[type(field).__name__], name
+        assert field.null == column["nullable"], name
+        assert field.primary_key == declared.primary_key, name
+        length = getattr(column["type"], "length", None)
+        if length is not None:
+            assert field.max_length == length, name
+        if isinstance(column["type"], sa.DateTime):
+            assert column["type"].timezone, name

@@ -1,0 +1,274 @@
+"""One contract for the job queue, run against the fake, the SQL queue (SQLite, Postgres) and SQS (moto)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from src.application.messages import JobMessage
+from src.application.ports import JobConsumer, JobPublisher, ReceivedMessage
+from src.domain.errors import ReelqueueError
+from src.domain.jobs import JobKind
+from src.infrastructure.memory import FakeClock, InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+
+VISIBILITY_S = 1
+MAX_RECEIVES = 2
+PAST_VISIBILITY_S = VISIBILITY_S + 0.3
+
+
+@dataclass
+class QueueRig:
+    publisher: JobPublisher
+    consumer: Callable[[str], JobConsumer]
+    advance: Callable[[float], None]  # let time pass: a fake clock moves, SQS really waits
+    dead: Callable[[str], list[tuple[str, str]]]  # (body, reason) of each dead letter
+    new_queue: Callable[[], str]
+    # A stale receipt handle (one from before a redelivery) does nothing. Real SQS only says such a
+    # delete "might not" delete, and moto honours old handles, so SQS cannot promise this.
+    stale_handles_ignored: bool = True
+
+
+def _unique_queue() -> str:
+    return f"q{uuid.uuid4().hex[:12]}"
+
+
+def memory_rig() -> QueueRig:
+    clock = FakeClock()
+    broker = InMemoryBroker(clock, visibility_timeout_s=VISIBILITY_S, max_receive_count=MAX_RECEIVES)
+    return QueueRig(
+        publisher=InMemoryPublisher(broker), consumer=lambda queue: InMemoryConsumer(broker, queue),
+        advance=clock.advance, dead=broker.dead_letters, new_queue=_unique_queue,
+    )
+
+
+def sql_rig(engine: Any) -> QueueRig:
+    from src.infrastructure.db.queue import SqlQueueAdmin, SqlQueueConsumer, SqlQueuePublisher
+
+    clock = FakeClock()
+    admin = SqlQueueAdmin(engine, clock=clock)
+    return QueueRig(
+        publisher=SqlQueuePublisher(engine, clock=clock),
+        consumer=lambda queue: SqlQueueConsumer(engine, queue, clock=clock, visibility_timeout_s=VISIBILITY_S,
+                                                max_receive_count=MAX_RECEIVES),
+        advance=clock.advance,
+        dead=lambda queue: [(body, reason) for _, body, reason in admin.dead_letters(queue)],
+        new_queue=_unique_queue,
+    )
+
+
+def sqs_rig(client: Any) -> QueueRig:
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
+    from src.infrastructure.sqs.consumer import SqsConsumer
+    from src.infrastructure.sqs.publisher import SqsPublisher
+    from src.infrastructure.sqs.queues import QueueDirectory
+
+    directory = QueueDirectory(client, prefix=f"c{uuid.uuid4().hex[:8]}-", max_receive_count=MAX_RECEIVES,
+                               visibility_timeout_s=VISIBILITY_S)
+    admin = SqsQueueAdmin(client, directory, wait_s=0)
+
+    def new_queue() -> str:
+        name = _unique_queue()
+        directory.ensure([name])
+        return name
+
+    return QueueRig(
+        publisher=SqsPublisher(client, directory),
+        consumer=lambda queue: SqsConsumer(client, directory, queue),
+        advance=time.sleep,
+        dead=lambda queue: [(body, reason) for _, body, reason in admin.list_dead(queue)],
+        new_queue=new_queue, stale_handles_ignored=False,
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres", "sqs"])
+def rig(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[QueueRig]:
+    if request.param == "memory":
+        yield memory_rig()
+    elif request.param == "sqlite":
+        from src.infrastructure.db.engine import make_engine
+        from src.infrastructure.db.migrations import upgrade
+
+        engine = make_engine(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+        upgrade(engine)
+        yield sql_rig(engine)
+        engine.dispose()
+    elif request.param == "postgres":
+        yield sql_rig(request.getfixturevalue("postgres_engine"))
+    else:
+        yield sqs_rig(request.getfixturevalue("sqs_client"))
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_url: str) -> Iterator[Any]:
+    from src.infrastructure.db.engine import make_engine
+    from src.infrastructure.db.migrations import upgrade
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def message(queue: str) -> JobMessage:
+    return JobMessage(kind=JobKind.VIDEO, job_id=uuid.uuid4().hex, queue=queue)
+
+
+def receive_one(consumer: JobConsumer) -> ReceivedMessage:
+    got = consumer.receive(max_messages=10, wait_s=1)
+    assert len(got) == 1, got
+    return got[0]
+
+
+def nothing_visible(consumer: JobConsumer) -> bool:
+    return consumer.receive(max_messages=10, wait_s=0) == []
+
+
+def test_a_published_message_is_received_once_and_gone_after_ack(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    sent = message(queue)
+    rig.publisher.publish([sent])
+    consumer = rig.consumer(queue)
+
+    got = receive_one(consumer)
+    consumer.ack([got])
+    rig.advance(PAST_VISIBILITY_S)
+
+    assert (got.queue, got.body, got.receive_count) == (queue, sent.encode(), 1)
+    assert JobMessage.decode(got.body, queue=queue) == sent
+    assert nothing_visible(consumer)
+
+
+def test_a_batch_of_25_is_received_exactly_once(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    sent = [message(queue) for _ in range(25)]
+    rig.publisher.publish(sent)
+    consumer = rig.consumer(queue)
+
+    received: list[str] = []
+    for _ in range(10):
+        got = consumer.receive(max_messages=10, wait_s=1)
+        assert len(got) <= 10
+        consumer.ack(got)
+        received += [JobMessage.decode(m.body, queue=queue).job_id for m in got]
+        if len(received) >= 25:
+            break
+
+    assert sorted(received) == sorted(m.job_id for m in sent)
+
+
+def test_an_unacked_message_comes_back_after_the_visibility_timeout(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue)])
+    consumer = rig.consumer(queue)
+
+    first = receive_one(consumer)
+    hidden = nothing_visible(consumer)
+    rig.advance(PAST_VISIBILITY_S)
+    again = receive_one(consumer)
+
+    assert hidden
+    assert again.message_id == first.message_id
+    assert (first.receive_count, again.receive_count) == (1, 2)
+
+
+def test_a_released_message_is_handed_back_at_once(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue)])
+    consumer = rig.consumer(queue)
+
+    first = receive_one(consumer)
+    consumer.release(first)
+    again = receive_one(consumer)
+
+    assert again.message_id == first.message_id
+    assert again.receive_count == 2
+
+
+def test_an_extended_message_stays_hidden(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue)])
+    consumer = rig.consumer(queue)
+
+    got = receive_one(consumer)
+    consumer.extend(got, visibility_timeout_s=4)
+    rig.advance(PAST_VISIBILITY_S)
+
+    assert nothing_visible(consumer)
+
+
+def test_a_delayed_message_is_delivered_only_after_the_delay(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue)], delay_s=1)
+    consumer = rig.consumer(queue)
+
+    early = nothing_visible(consumer)
+    rig.advance(1.3)
+
+    assert early
+    assert receive_one(consumer).receive_count == 1
+
+
+def test_a_message_received_too_often_is_dead_lettered(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    sent = message(queue)
+    rig.publisher.publish([sent])
+    consumer = rig.consumer(queue)
+
+    counts = []
+    for _ in range(MAX_RECEIVES):
+        got = receive_one(consumer)
+        counts.append(got.receive_count)
+        consumer.release(got)
+
+    assert counts == [1, 2]
+    assert nothing_visible(consumer)
+    assert [body for body, _ in rig.dead(queue)] == [sent.encode()]
+
+
+def test_dead_letter_moves_the_message_with_its_reason(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    sent = message(queue)
+    rig.publisher.publish([sent])
+    consumer = rig.consumer(queue)
+
+    consumer.dead_letter(receive_one(consumer), reason="unknown message version 7")
+    rig.advance(PAST_VISIBILITY_S)
+
+    assert nothing_visible(consumer)
+    assert rig.dead(queue) == [(sent.encode(), "unknown message version 7")]
+
+
+def test_a_stale_handle_after_redelivery_cannot_ack_or_release(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    sent = message(queue)
+    rig.publisher.publish([sent])
+    consumer = rig.consumer(queue)
+    stale = receive_one(consumer)
+    rig.advance(PAST_VISIBILITY_S)
+    current = receive_one(consumer)
+
+    consumer.ack([stale])  # never raises
+    consumer.release(stale)
+    if not rig.stale_handles_ignored:
+        consumer.ack([current])  # SQS: only the weaker promise, nothing raises
+        return
+    still_leased = nothing_visible(consumer)
+    consumer.dead_letter(current, reason="proves the current handle still holds it")
+
+    assert still_leased
+    assert [body for body, _ in rig.dead(queue)] == [sent.encode()]
+
+
+def test_a_body_over_one_mebibyte_or_a_long_delay_is_refused(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    huge = JobMessage(kind=JobKind.VIDEO, job_id="x" * (1024 * 1024), queue=queue)
+
+    with pytest.raises(ReelqueueError):
+        rig.publisher.publish([huge])
+    with pytest.raises(ReelqueueError):
+        rig.publisher.publish([message(queue)], delay_s=901)

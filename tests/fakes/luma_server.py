@@ -1,0 +1,149 @@
+"""A fake Luma Dream Machine API (``/dream-machine/v1``) with its callbacks.
+
+``POST /generations/video`` creates a generation (``queued`` -> ``dreaming`` -> ``completed``
+with ``assets.video``, or ``failed`` with ``failure_reason`` when the prompt holds an unsafe
+word); ``GET``/``DELETE /generations/{id}``. On every state change after creation it POSTs
+the generation to its ``callback_url``, trying 3 times 100 ms apart, as Luma documents.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+
+from tests.fakes.server import Answer, FakeApiServer, Task
+
+MODELS = ("ray-2", "ray-flash-2", "ray-1-6")
+DURATIONS = ("5s", "9s")
+RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
+CALLBACK_TRIES = 3
+CALLBACK_GAP_S = 0.1
+TICK_S = 0.02
+MODERATION_FAILURE = "400: prompt not allowed because advanced moderation failed"
+
+
+class FakeLuma(FakeApiServer):
+    prefix = "/dream-machine/v1"
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.callbacks: list[tuple[str, str, int | str]] = []  # (url, state, status or error)
+        self._notified: dict[str, str] = {}
+        self._running = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def start(self) -> FakeLuma:
+        super().start()
+        self._running.set()
+        self._ticker.start()
+        return self
+
+    def stop(self) -> None:
+        self._running.clear()
+        super().stop()
+
+    def authorized(self, headers: Any) -> Answer | None:
+        if headers.get("Authorization") != f"Bearer {self.api_key}":
+            return 401, {"detail": "Invalid API key"}
+        return None
+
+    def route(self, method: str, path: str, body: Any) -> Answer:
+        if method == "POST" and path == "/generations/video":
+            return self.create(body)
+        if path.startswith("/generations/"):
+            generation_id = path.removeprefix("/generations/")
+            if method == "GET":
+                return self.get(generation_id)
+            if method == "DELETE":
+                return self.delete(generation_id)
+        return 404, {"detail": "Not found"}
+
+    def create(self, body: Any) -> Answer:
+        problem = validate(body)
+        if problem:
+            return 400, {"detail": problem}
+        task = self.new_task(body, str(body.get("prompt", "")))
+        self._notified[task.id] = "queued"
+        return 201, self.describe(task)
+
+    def get(self, generation_id: str) -> Answer:
+        task = self.tasks.get(generation_id)
+        if task is None:
+            return 404, {"detail": "Generation not found"}
+        return 200, self.describe(task)
+
+    def delete(self, generation_id: str) -> Answer:
+        with self.lock:
+            if self.tasks.pop(generation_id, None) is None:
+                return 404, {"detail": "Generation not found"}
+        return 204, None
+
+    def state(self, task: Task) -> str:
+        age = task.age_s()
+        if age < self.queue_s:
+            return "queued"
+        if age < self.queue_s + self.generation_s:
+            return "dreaming"
+        return "failed" if self.unsafe(task) else "completed"
+
+    def describe(self, task: Task) -> dict[str, Any]:
+        state = self.state(task)
+        body = task.body
+        return {
+            "id": task.id,
+            "generation_type": "video",
+            "state": state,
+            "failure_reason": MODERATION_FAILURE if state == "failed" else None,
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "assets": {"video": self.output_url(task.id)} if state == "completed" else None,
+            "model": body.get("model"),
+            "request": body,
+        }
+
+    # --- callbacks -------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        while self._running.is_set():
+            for task in list(self.tasks.values()):
+                url = task.body.get("callback_url")
+                state = self.state(task)
+                if url and self._notified.get(task.id) != state:
+                    self._notified[task.id] = state
+                    payload = self.describe(task)
+                    threading.Thread(target=self._call_back, args=(url, payload), daemon=True).start()
+            time.sleep(TICK_S)
+
+    def _call_back(self, url: str, payload: dict[str, Any]) -> None:
+        for attempt in range(CALLBACK_TRIES):
+            outcome: int | str
+            try:
+                outcome = requests.post(url, json=payload, timeout=2).status_code
+            except requests.RequestException as exc:
+                outcome = type(exc).__name__
+            with self.lock:
+                self.callbacks.append((url, payload["state"], outcome))
+            if isinstance(outcome, int) and outcome < 300:
+                return
+            if attempt + 1 < CALLBACK_TRIES:
+                time.sleep(CALLBACK_GAP_S)
+
+
+def validate(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    if body.get("model") not in MODELS:
+        return f"model must be one of {', '.join(MODELS)}"
+    if not body.get("prompt"):
+        return "prompt is required"
+    if body.get("duration", "5s") not in DURATIONS:
+        return f"duration must be one of {', '.join(DURATIONS)}"
+    if body.get("aspect_ratio", "16:9") not in RATIOS:
+        return f"aspect_ratio must be one of {', '.join(RATIOS)}"
+    frame0 = (body.get("keyframes") or {}).get("frame0")
+    if frame0 is not None and (frame0.get("type") != "image" or not frame0.get("url")):
+        return "keyframes.frame0 must be {type: image, url}"
+    return None

@@ -1,0 +1,224 @@
+"""ProcessAIJobHandler with the real Runway and Luma adapters, over HTTP to the fake APIs.
+
+Everything else is the in-memory fakes, wired by bootstrap; the test plays the worker loop:
+receive, handle, and for ``retry_later`` send the delayed check-back message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import pytest
+
+from src import bootstrap
+from src.application.commands import SubmitAIJob
+from src.application.messages import JobMessage
+from src.application.outcomes import Action, Outcome
+from src.config import Settings
+from src.domain.jobs import AIJob
+from src.domain.status import JobStatus
+from src.infrastructure.memory import FakeClock
+from tests.fakes import CallbackReceiver, FakeLuma, FakeRunway
+from tests.integration.provider_helpers import frame_count
+
+QUEUE = "ai-remote"
+
+
+@dataclass
+class Worker:
+    """One remote AI worker's collaborators, built by bootstrap on in-memory adapters."""
+
+    adapters: bootstrap.Adapters
+    clock: FakeClock
+
+    def __post_init__(self) -> None:
+        self.service = bootstrap.job_service(self.adapters)
+        self.handler = bootstrap.ai_handler(self.adapters)
+        self.consumer = self.adapters.consumer_factory(QUEUE)
+
+    def submit(self, model: str = "gen4.5", prompt: str = "a red dress turning", **fields: object) -> AIJob:
+        if model == "gen4.5":
+            fields.setdefault("duration_s", 5)
+        command = SubmitAIJob(owner_id="u1", model=model, mode="t2v", prompt=prompt,
+                              production_path="fashion", **fields)  # type: ignore[arg-type]
+        return self.service.submit_ai(command)
+
+    def job(self, job_id: str) -> AIJob:
+        return self.adapters.ai_jobs.get(job_id)
+
+    def deliver_one(self, *, ack: bool = True) -> Outcome | None:
+        """Handle the next visible message as the worker loop would; None when none is visible."""
+        messages = self.consumer.receive(max_messages=1, wait_s=0)
+        if not messages:
+            return None
+        message = messages[0]
+        job_id = JobMessage.decode(message.body, queue=QUEUE).job_id
+        outcome = self.handler.handle(job_id)
+        if outcome.action is Action.RETRY_LATER:
+            self.adapters.publisher.publish([JobMessage.for_job(self.job(job_id))], delay_s=outcome.delay_s)
+        if outcome.action is Action.RELEASE:
+            self.consumer.release(message)
+        elif ack:
+            self.consumer.ack([message])
+        return outcome
+
+    def run_until_done(self, job_id: str, *, advance_clock: bool = True, timeout_s: float = 5.0) -> list[str]:
+        """Deliver messages (moving the fake clock to each check-back) until the job ends."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while not self.job(job_id).status.is_terminal:
+            assert time.monotonic() < deadline, f"job did not finish; statuses seen: {seen}"
+            outcome = self.deliver_one()
+            if outcome is None:
+                if advance_clock:
+                    self.clock.advance(900)
+                time.sleep(0.05)  # the fake provider generates in real time
+                continue
+            seen.append(self.job(job_id).status.value)
+        return seen
+
+
+def worker_for(**settings: object) -> Worker:
+    clock = FakeClock()
+    config = Settings(queue_backend="memory", worker_type="remote", provider_timeout_s=0.5, **settings)
+    return Worker(bootstrap.build(config, clock=clock), clock)
+
+
+@pytest.fixture
+def runway_worker(runway_server: FakeRunway) -> Worker:
+    return worker_for(runway_base_url=runway_server.base_url, runway_api_key=runway_server.api_key)
+
+
+def test_a_remote_job_is_submitted_once_waits_without_a_worker_and_lands_in_storage(
+    runway_worker, runway_server, tmp_path
+):
+    job = runway_worker.submit()
+    assert job.status is JobStatus.QUEUED
+
+    first = runway_worker.deliver_one()
+    waiting = runway_worker.job(job.id)
+    assert first.action is Action.RETRY_LATER and first.delay_s >= 5
+    assert waiting.status is JobStatus.WAITING_PROVIDER
+    assert waiting.provider_task_id in runway_server.tasks and waiting.submitted_at is not None
+    assert waiting.attempts == 1
+
+    seen = runway_worker.run_until_done(job.id)
+
+    done = runway_worker.job(job.id)
+    assert seen[-1] == "succeeded" and set(seen[:-1]) == {"waiting_provider"}
+    assert runway_server.create_count() == 1
+    assert "Fashion film" in runway_server.create_bodies[0]["promptText"]
+    key = done.outputs[0].key
+    runway_worker.adapters.storage.download(key, tmp_path / "v.mp4")
+    assert frame_count(tmp_path / "v.mp4") == (8, 32, 32)
+    assert done.outputs[0].size_bytes == (tmp_path / "v.mp4").stat().st_size
+
+
+def test_a_redelivered_message_resumes_polling_and_never_submits_again(runway_worker, runway_server):
+    job = runway_worker.submit()
+    runway_worker.deliver_one(ack=False)  # the worker dies before acking: SQS will redeliver
+    runway_worker.adapters.publisher.publish([JobMessage.for_job(job)])  # and a duplicate, for good measure
+
+    runway_worker.clock.advance(runway_worker.adapters.settings.visibility_timeout_s + 1)
+    runway_worker.run_until_done(job.id)
+
+    assert runway_worker.job(job.id).status is JobStatus.SUCCEEDED
+    assert runway_server.create_count() == 1
+
+
+def test_a_crash_between_submit_and_saving_the_task_id_fails_clearly_without_a_second_create(
+    runway_worker, runway_server
+):
+    job = runway_worker.submit()
+    now = runway_worker.clock.now()
+    started = job.start(now)
+    runway_worker.adapters.ai_jobs.save(started.mark_submitting(now), expected=JobStatus.QUEUED)
+
+    outcome = runway_worker.deliver_one()
+
+    failed = runway_worker.job(job.id)
+    assert outcome.action is Action.ACK and failed.status is JobStatus.FAILED
+    assert "outcome was never recorded" in failed.error and "paying twice" in failed.error
+    assert runway_server.create_count() == 0
+
+
+def test_a_create_that_times_out_fails_as_unknown_and_a_redelivery_does_not_pay_again(
+    runway_worker, runway_server
+):
+    job = runway_worker.submit()
+    runway_server.stall_next_create(2.0)
+
+    runway_worker.deliver_one(ack=False)
+    runway_worker.clock.advance(runway_worker.adapters.settings.visibility_timeout_s + 1)
+    runway_worker.deliver_one()
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "may exist and be billed" in failed.error
+    assert runway_server.create_count() == 1
+
+
+def test_throttled_creates_are_retried_within_the_call(runway_worker, runway_server):
+    runway_server.inject(429, 503)
+    job = runway_worker.submit()
+
+    runway_worker.run_until_done(job.id)
+
+    assert runway_worker.job(job.id).status is JobStatus.SUCCEEDED
+    assert runway_server.create_count() == 1
+
+
+def test_a_safety_failure_fails_the_job_for_good_with_the_reason(runway_worker, runway_server):
+    job = runway_worker.submit(prompt="something forbidden")
+
+    runway_worker.run_until_done(job.id)
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "SAFETY.INPUT.TEXT" in failed.error
+    assert runway_server.create_count() == 1
+
+
+def test_a_task_cancelled_at_the_provider_cancels_the_job(runway_worker, runway_server):
+    job = runway_worker.submit()
+    runway_worker.deliver_one()
+    runway_worker.handler.remote["runway"].cancel(runway_worker.job(job.id).provider_task_id)
+
+    runway_worker.run_until_done(job.id)
+
+    assert runway_worker.job(job.id).status is JobStatus.CANCELLED
+
+
+def test_a_relayed_luma_callback_makes_the_worker_fetch_the_generation_at_once():
+    worker: Worker | None = None
+
+    def relay(path: str, body: object) -> None:  # what the API's webhook view does
+        job_id, token = path.rsplit("/", 2)[-2:]
+        job = worker.job(job_id)
+        if token == job.callback_token:
+            worker.service.relay_callback(job)
+
+    with CallbackReceiver(on_callback=relay) as receiver, FakeLuma(generation_s=0.2) as luma:
+        worker = worker_for(luma_base_url=luma.base_url, luma_api_key=luma.api_key,
+                            public_base_url=receiver.base_url)
+        job = worker.submit(model="ray-2")
+        worker.deliver_one()
+        callback_url = luma.create_bodies[0]["callback_url"]
+
+        seen = worker.run_until_done(job.id, advance_clock=False)  # no check-back comes due
+
+        assert callback_url == f"{receiver.base_url}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"
+        assert seen[-1] == "succeeded" and len(receiver.received) >= 1
+        assert luma.create_count() == 1
+        assert worker.job(job.id).outputs[0].key == f"outputs/{job.id}/video.mp4"
+
+
+def test_a_luma_job_without_callbacks_still_finishes_by_polling(luma_server):
+    worker = worker_for(luma_base_url=luma_server.base_url, luma_api_key=luma_server.api_key,
+                        public_base_url="")
+    job = worker.submit(model="ray-flash-2", duration_s=9)
+
+    worker.run_until_done(job.id)
+
+    done = worker.job(job.id)
+    assert done.status is JobStatus.SUCCEEDED and "callback_url" not in luma_server.create_bodies[0]
+    assert replace(done, outputs=()).error is None

@@ -1,0 +1,131 @@
+"""The operator CLI against a real SQLite database and the SQL queue (and moto's SQS for the DLQ)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from src import bootstrap
+from src.application.commands import SubmitVideoJob
+from src.application.messages import JobMessage
+from src.config import Settings
+from src.domain.jobs import JobKind
+from src.domain.status import JobStatus
+from src.infrastructure.db.migrations import current
+from src.interfaces import cli
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> Settings:
+    env = {"REELQUEUE_DATABASE_URL": f"sqlite:///{tmp_path}/rq.sqlite3", "REELQUEUE_QUEUE_BACKEND": "sql",
+           "REELQUEUE_STORAGE_ROOT": str(tmp_path / "storage"), "REELQUEUE_REDIS_URL": ""}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings.from_env()
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def adapters(settings):
+    assert run("migrate") == (0, "database is up to date\n")
+    built = bootstrap.build(settings)
+    yield built
+    built.close()
+
+
+def submit(adapters) -> str:
+    return bootstrap.job_service(adapters).submit_video(
+        SubmitVideoJob(owner_id="u1", source="in/clip.mp4")).id
+
+
+def test_migrate_creates_the_schema(settings):
+    assert run("migrate")[0] == 0
+    assert current(settings.database_url) is not None
+
+
+def test_requeue_puts_a_stuck_processing_job_back_in_the_queue(adapters):
+    job_id = submit(adapters)
+    consumer = adapters.consumer_factory("video")
+    consumer.ack(consumer.receive(max_messages=10, wait_s=0))  # the worker took it, then died
+    job = adapters.video_jobs.get(job_id)
+    adapters.video_jobs.save(job.start(adapters.clock.now()), expected=JobStatus.QUEUED)
+    assert run("requeue", job_id) == (0, f"job {job_id} (queued): message sent\n")
+    assert adapters.video_jobs.get(job_id).status is JobStatus.QUEUED
+    (message,) = consumer.receive(max_messages=10, wait_s=0)
+    assert JobMessage.decode(message.body, queue="video").job_id == job_id
+
+
+def test_requeue_refuses_finished_jobs_and_unknown_ids(adapters, capsys):
+    job_id = submit(adapters)
+    job = adapters.video_jobs.get(job_id)
+    adapters.video_jobs.save(job.cancel(adapters.clock.now()), expected=JobStatus.QUEUED)
+    assert run("requeue", job_id)[0] == 1
+    assert run("requeue", "nope")[0] == 1
+    assert "job nope does not exist" in capsys.readouterr().err
+
+
+def test_dlq_list_redrive_and_purge_on_the_sql_queue(adapters):
+    submit(adapters)
+    consumer = adapters.consumer_factory("video")
+    (message,) = consumer.receive(max_messages=10, wait_s=0)
+    consumer.dead_letter(message, reason="poison: body is not JSON")
+    code, listed = run("dlq", "list", "--queue", "video")
+    assert code == 0 and json.loads(listed)["reason"] == "poison: body is not JSON"
+    assert run("dlq", "redrive", "--queue", "video") == (0, "moved 1 message(s) back to video\n")
+    (again,) = consumer.receive(max_messages=10, wait_s=0)
+    consumer.dead_letter(again, reason="still bad")
+    assert run("dlq", "purge", "--queue", "video") == (0, "deleted 1 dead letter(s) of video\n")
+    assert run("dlq", "list", "--queue", "video") == (0, "")
+
+
+def test_reconcile_sends_outbox_messages_that_never_left(adapters):
+    message = JobMessage(kind=JobKind.VIDEO, job_id="j1", queue="video")
+    adapters.outbox.add([message])
+    assert run("reconcile", "--grace-s", "0") == (0, "sent 1 message(s)\n")
+    assert run("reconcile", "--grace-s", "0") == (0, "sent 0 message(s)\n")
+    (received,) = adapters.consumer_factory("video").receive(max_messages=10, wait_s=0)
+    assert received.body == message.encode()
+
+
+def test_dlq_commands_work_on_sqs(moto_server, monkeypatch, tmp_path):
+    prefix = f"rq-{uuid.uuid4().hex[:8]}-"
+    for name, value in {"REELQUEUE_QUEUE_BACKEND": "sqs", "REELQUEUE_SQS_ENDPOINT_URL": moto_server,
+                        "REELQUEUE_SQS_QUEUE_PREFIX": prefix,
+                        "REELQUEUE_DATABASE_URL": f"sqlite:///{tmp_path}/rq.sqlite3"}.items():
+        monkeypatch.setenv(name, value)
+    assert run("ensure-queues")[0] == 0
+    adapters = bootstrap.build(Settings.from_env())
+    adapters.publisher.publish([JobMessage(kind=JobKind.VIDEO, job_id="j1", queue="video")])
+    consumer = adapters.consumer_factory("video")
+    (message,) = consumer.receive(max_messages=10, wait_s=1)
+    consumer.dead_letter(message, reason="no such job")
+    code, listed = run("dlq", "list", "--queue", "video")
+    assert code == 0 and json.loads(listed)["reason"] == "no such job"
+    assert run("dlq", "redrive", "--queue", "video") == (0, "moved 1 message(s) back to video\n")
+    assert len(consumer.receive(max_messages=10, wait_s=1)) == 1
+
+
+def test_ensure_queues_has_nothing_to_do_for_the_sql_queue(settings):
+    assert run("ensure-queues") == (0, "nothing to create: the sql queue needs no setup\n")
+
+
+def test_the_memory_backend_has_no_dead_letters_to_administer(monkeypatch, capsys):
+    monkeypatch.setenv("REELQUEUE_QUEUE_BACKEND", "memory")
+    assert run("dlq", "list", "--queue", "video")[0] == 1
+    assert "no dead-letter administration" in capsys.readouterr().err
+
+
+def test_help_needs_no_service():
+    result = subprocess.run([sys.executable, "-m", "src.interfaces.cli", "--help"],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False)
+    assert result.returncode == 0 and "requeue" in result.stdout

@@ -1,0 +1,156 @@
+"""WanLocalGenerator through diffusers, on tiny random pipelines loaded like real weights.
+
+The device is chosen at run time: the same tests run on a GPU where one is present.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from src.domain.errors import Interrupted, PermanentError
+from src.domain.jobs import AIJob, Mode
+from src.infrastructure.inference.images import StorageImageFetcher
+from src.infrastructure.inference.wan_local import (
+    PipelineCache,
+    WanLocalGenerator,
+    frame_count,
+    frame_size,
+)
+from src.infrastructure.memory import InMemoryStorage
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def wan_job(mode: Mode = Mode.TEXT_TO_VIDEO, *, seed: int | None = 1, **fields: object) -> AIJob:
+    return AIJob(owner_id="u", model="wan_local", provider="wan_local", production_path="fashion",
+                 mode=mode, prompt="a red dress", ratio="32:32", num_frames=5, seed=seed,
+                 created_at=NOW, updated_at=NOW, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def storage() -> InMemoryStorage:
+    store = InMemoryStorage()
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 40), (200, 30, 60)).save(buffer, format="PNG")
+    store.put_bytes("inputs/look.png", buffer.getvalue(), "image/png")
+    return store
+
+
+@pytest.fixture(scope="module")
+def cache() -> PipelineCache:
+    return PipelineCache()
+
+
+def generator_for(models, storage, cache, i2v_dir=None, **options) -> WanLocalGenerator:  # type: ignore[no-untyped-def]
+    return WanLocalGenerator(t2v_model_dir=str(models.t2v), i2v_model_dir=str(i2v_dir or models.i2v_21),
+                             fetch_image=StorageImageFetcher(storage), num_inference_steps=2,
+                             default_num_frames=5, cache=cache, **options)
+
+
+@pytest.fixture(scope="module")
+def wan(tiny_wan_models, storage, cache) -> WanLocalGenerator:
+    return generator_for(tiny_wan_models, storage, cache)
+
+
+def decode(path) -> np.ndarray:  # type: ignore[no-untyped-def]
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def run(wan, job, tmp_path, should_stop=lambda: False):  # type: ignore[no-untyped-def]
+    progress: list[float] = []
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    video = wan.generate(job, workdir=tmp_path, on_progress=progress.append, should_stop=should_stop)
+    return video, progress
+
+
+def test_text_to_video_writes_an_mp4_with_the_asked_frames_and_size(wan, tmp_path):
+    video, progress = run(wan, wan_job(), tmp_path)
+
+    assert (video.num_frames, video.width, video.height, video.fps) == (5, 32, 32, 16)
+    assert decode(video.path).shape == (5, 32, 32, 3)
+    assert progress == [50.0, 100.0]
+
+
+def test_the_same_seed_gives_the_same_frames_and_another_seed_does_not(wan, tmp_path):
+    first, _ = run(wan, wan_job(seed=7), tmp_path / "a")
+    again, _ = run(wan, wan_job(seed=7), tmp_path / "b")
+    other, _ = run(wan, wan_job(seed=8), tmp_path / "c")
+
+    assert np.array_equal(decode(first.path), decode(again.path))
+    assert not np.array_equal(decode(first.path), decode(other.path))
+
+
+def test_a_stop_request_interrupts_between_steps(wan, tmp_path):
+    with pytest.raises(Interrupted, match="after 1 of 2 steps"):
+        run(wan, wan_job(), tmp_path, should_stop=lambda: True)
+
+    assert not (tmp_path / "wan.mp4").exists()
+
+
+def test_a_warm_process_loads_each_pipeline_once(tiny_wan_models, storage, tmp_path):
+    cache = PipelineCache()
+    wan = generator_for(tiny_wan_models, storage, cache)
+
+    run(wan, wan_job(), tmp_path / "a")
+    run(wan, wan_job(seed=2), tmp_path / "b")
+    run(generator_for(tiny_wan_models, storage, cache), wan_job(seed=3), tmp_path / "c")
+
+    assert wan.loads == 1
+
+
+@pytest.mark.parametrize("version", ["2.1 with a CLIP image encoder", "2.2 with two transformers"])
+def test_image_to_video_from_a_stored_image(version, tiny_wan_models, storage, cache, tmp_path):
+    i2v_dir = tiny_wan_models.i2v_21 if version.startswith("2.1") else tiny_wan_models.i2v_22
+    wan = generator_for(tiny_wan_models, storage, cache, i2v_dir=i2v_dir)
+
+    video, progress = run(wan, wan_job(Mode.IMAGE_TO_VIDEO, input_image="inputs/look.png"), tmp_path)
+
+    assert decode(video.path).shape == (5, 32, 32, 3)
+    assert progress == sorted(progress) and progress[-1] == 100.0
+
+
+def test_image_to_video_without_a_readable_image_fails_permanently(wan, storage, tmp_path):
+    storage.put_bytes("inputs/not-an-image.png", b"plain text")
+
+    with pytest.raises(PermanentError, match="not a readable image"):
+        run(wan, wan_job(Mode.IMAGE_TO_VIDEO, input_image="inputs/not-an-image.png"), tmp_path)
+
+
+def test_missing_weights_fail_permanently_and_name_the_setting(storage, tmp_path):
+    wan = WanLocalGenerator(t2v_model_dir="", i2v_model_dir="", fetch_image=StorageImageFetcher(storage))
+
+    with pytest.raises(PermanentError, match="REELQUEUE_WAN_MODEL_DIR"):
+        run(wan, wan_job(), tmp_path)
+
+
+def test_sizes_are_multiples_of_16_and_frame_counts_4k_plus_1():
+    assert frame_size("840:482") == (832, 480)
+    assert frame_size(None) == (832, 480)
+    assert [frame_count(n) for n in (1, 5, 8, 81, 83)] == [1, 5, 5, 81, 81]
+
+
+def test_a_remote_only_worker_never_imports_torch():
+    code = (
+        "import sys\n"
+        "import src.infrastructure.inference.wan_local\n"
+        "from src import bootstrap\n"
+        "from src.config import Settings\n"
+        "adapters = bootstrap.build(Settings(queue_backend='memory', worker_type='remote'))\n"
+        "handler = bootstrap.ai_handler(adapters)\n"
+        "assert set(handler.remote) == {'runway', 'luma'}\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
