@@ -5,7 +5,7 @@ progress three times, save ``succeeded``, release the lock. The raw baseline iss
 statements straight through psycopg2 and redis-py (SET NX, UPDATE, the same progress script,
 UPDATE, compare-and-delete) on one connection per thread.
 
-    python -m bench.bookkeeping [--jobs 2000] [--threads 1,4]
+    python -m bench.bookkeeping [--jobs 600] [--threads 1,4] [--rounds 3]
 
 Needs PostgreSQL (``REELQUEUE_BENCH_PG_URL``, an admin URL; a scratch database is created and
 dropped) and Redis (``REELQUEUE_BENCH_REDIS_URL``).
@@ -170,7 +170,7 @@ def scratch_database() -> Iterator[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=2000, help="jobs per measurement (max 5000)")
+    parser.add_argument("--jobs", type=int, default=600, help="jobs per measurement (max 5000)")
     parser.add_argument("--threads", default="1,4")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many rounds")
     args = parser.parse_args(argv)

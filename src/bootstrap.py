@@ -214,13 +214,21 @@ def video_handler(adapters: Adapters, **overrides: Any) -> ProcessVideoJobHandle
     if "transcoder" not in overrides:
         from src.infrastructure.media.transcoder import PyAVTranscoder
 
-        parts["transcoder"] = PyAVTranscoder()
+        parts["transcoder"] = PyAVTranscoder(speed=settings.transcode_speed)
     if "fetcher" not in overrides:
         from src.infrastructure.media.fetcher import HttpUrlFetcher
 
-        parts["fetcher"] = HttpUrlFetcher()
+        parts["fetcher"] = HttpUrlFetcher(
+            timeout_s=settings.fetch_timeout_s, max_redirects=settings.fetch_max_redirects,
+            allow_http_hosts=_csv(settings.fetch_allow_http_hosts),
+            allowed_private_networks=_csv(settings.fetch_allowed_private_networks),
+        )
     parts.update(overrides)
     return ProcessVideoJobHandler(**_handler_base(adapters, adapters.video_jobs), **parts)
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def ai_handler(adapters: Adapters, **overrides: Any) -> ProcessAIJobHandler:

@@ -46,6 +46,13 @@ class Settings:
     max_source_bytes: int = 2 * 1024**3
     max_duration_s: float = 3 * 3600
     work_dir: str = ""  # temporary files; empty: the system's temp directory
+    transcode_speed: str = "veryfast"  # the libx264 preset: ultrafast ... veryslow
+    fetch_timeout_s: float = 30.0  # connect (at most 10 s) and read timeout for source URLs
+    fetch_max_redirects: int = 3
+    # tests and local development only, never from a request: comma-separated host names that
+    # may be fetched over plain http, and CIDR networks whose addresses count as public
+    fetch_allow_http_hosts: str = ""
+    fetch_allowed_private_networks: str = ""
 
     # providers
     wan_model_dir: str = ""

@@ -47,7 +47,8 @@ def model_badge(name: str | None) -> str:
 
 def usernames(owner_ids: Iterable[str]) -> dict[str, str]:
     ids = [i for i in set(owner_ids) if i.isdigit()]
-    return {str(pk): name for pk, name in get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")}
+    found = get_user_model().objects.filter(pk__in=ids).values_list("pk", "username")
+    return {str(pk): name for pk, name in found}
 
 
 def run_each(modeladmin: admin.ModelAdmin, request: HttpRequest, jobs: Iterable[Job], verb: str,
@@ -157,8 +158,8 @@ class BatchAdmin(ReadOnlyAdmin):
         counts = Counter(job.status for job in jobs)
         rows = format_html_join(
             "", '<div><a href="{}">{}</a> {} {}</div>',
-            ((reverse("admin:jobs_job_change", args=[j.id]), j.id, status_badge(j.status), model_badge(j.model))
-             for j in jobs))
+            ((reverse("admin:jobs_job_change", args=[j.id]), j.id, status_badge(j.status),
+              model_badge(j.model)) for j in jobs))
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return format_html("<p>{}</p>{}", summary, rows)
 

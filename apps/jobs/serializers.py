@@ -35,7 +35,8 @@ class VideoJobRequest(serializers.Serializer):
 class AIJobRequest(serializers.Serializer):
     model = serializers.CharField(
         max_length=64, help_text=f"one of: {', '.join(CATALOGUE)} (see GET /api/v1/providers)")
-    mode = serializers.ChoiceField(choices=MODE_CHOICES, help_text="t2v (text-to-video) or i2v (image-to-video)")
+    mode = serializers.ChoiceField(choices=MODE_CHOICES,
+                                   help_text="t2v (text-to-video) or i2v (image-to-video)")
     production_path = serializers.CharField(
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text=f"one of: {', '.join(v for v, _ in PATH_CHOICES)}; missing or unknown follows the "
@@ -168,7 +169,8 @@ class ProviderSerializer(serializers.Serializer):
     modes = serializers.ListField(child=serializers.CharField())
     durations_s = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
     duration_required = serializers.BooleanField()
-    ratios = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), allow_null=True)
+    ratios = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                   allow_null=True)
     seed_supported = serializers.BooleanField()
     credits_per_second = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
 

@@ -59,7 +59,8 @@ class VideoJobCreate(APIView):
                    summary="Submit a video job (download, transcode, poster)")
     def post(self, request: Request) -> Response:
         data = parsed(VideoJobRequest, request)
-        inputs.check_keys(request.user, services.adapters().storage, {"source": data.validated_data["source"]})
+        source = data.validated_data["source"]
+        inputs.check_keys(request.user, services.adapters().storage, {"source": source})
         job = services.job_service().submit_video(data.command(owner_id(request.user)))
         return job_response(request, job.id, status.HTTP_202_ACCEPTED)
 
@@ -88,7 +89,8 @@ class AIBatchCreate(APIView):
         context = {"request": request, "sign_output": output_signer()}
         body = {"id": batch.id, "status_url": request.build_absolute_uri(f"/api/v1/batches/{batch.id}"),
                 "jobs": JobSerializer(jobs, many=True, context=context).data}
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/batches/{batch.id}"})
+        headers = {"Location": f"/api/v1/batches/{batch.id}"}
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 class JobList(generics.ListAPIView):

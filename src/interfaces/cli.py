@@ -178,7 +178,8 @@ def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, TextIO], int]] = {
-    "migrate": migrate, "ensure-queues": ensure_queues, "reconcile": reconcile, "dlq": dlq, "requeue": requeue,
+    "migrate": migrate, "ensure-queues": ensure_queues, "reconcile": reconcile, "dlq": dlq,
+    "requeue": requeue,
 }
 
 

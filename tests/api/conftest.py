@@ -11,7 +11,11 @@ from tests.api import harness
 
 harness.activate()
 
-from tests.api.harness import api_database_url, api_db, django_db_setup, storage_root  # noqa: E402,F401
+# The session's database fixtures (pytest-django's django_db_setup replaced by the library's migrations).
+api_database_url = harness.api_database_url
+storage_root = harness.storage_root
+django_db_setup = harness.django_db_setup
+api_db = harness.api_db
 
 
 @pytest.fixture(autouse=True)

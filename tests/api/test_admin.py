@@ -57,8 +57,8 @@ def test_the_retry_action_requeues_failed_jobs_only(admin_client, api, library):
     queued, failed = submit(api), submit(api)
     fail(library, failed)
 
-    response = admin_client.post("/admin/jobs/job/", {"action": "retry_failed", "_selected_action": [queued, failed]},
-                                 follow=True)
+    selected = {"action": "retry_failed", "_selected_action": [queued, failed]}
+    response = admin_client.post("/admin/jobs/job/", selected, follow=True)
 
     assert "Retried 1 job(s)." in response.content.decode()
     assert library.ai_jobs.get(failed).status is JobStatus.QUEUED

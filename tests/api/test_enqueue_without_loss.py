@@ -59,14 +59,17 @@ def test_a_job_created_while_sqs_is_unreachable_is_delivered_once_sqs_is_back(
     assert services.adapters().outbox.pending(limit=10) == []
 
 
-def test_with_sqs_up_the_message_is_sent_right_after_commit(api, settings, moto_server, sqs_client, unique_name):
+def test_with_sqs_up_the_message_is_sent_right_after_commit(
+    api, settings, moto_server, sqs_client, unique_name
+):
     prefix = f"{unique_name}-"
     directory = QueueDirectory(sqs_client, prefix=prefix, max_receive_count=5, visibility_timeout_s=30)
     directory.ensure(["video", "ai-gpu", "ai-remote"])
     settings.REELQUEUE = replace(settings.REELQUEUE, queue_backend="sqs", sqs_endpoint_url=moto_server,
                                  sqs_queue_prefix=prefix)
 
-    job_id = api.post("/api/v1/video-jobs", {"source": "https://media.example.com/v.mp4"}, format="json").json()["id"]
+    source = {"source": "https://media.example.com/v.mp4"}
+    job_id = api.post("/api/v1/video-jobs", source, format="json").json()["id"]
 
     received = sqs_client.receive_message(QueueUrl=directory.url("video"), WaitTimeSeconds=1)
     assert [json.loads(m["Body"])["job_id"] for m in received["Messages"]] == [job_id]

@@ -50,7 +50,8 @@ def test_a_running_job_shows_its_live_progress(api, library):
 
     body = api.get(f"/api/v1/jobs/{job_id}").json()
 
-    assert (body["status"], body["stage"], body["percent"], body["attempts"]) == ("processing", "generating", 42.0, 1)
+    assert (body["status"], body["stage"], body["percent"]) == ("processing", "generating", 42.0)
+    assert body["attempts"] == 1
     assert body["started_at"] is not None
 
 
@@ -179,7 +180,8 @@ def test_the_catalogue_lists_every_model_with_speed_quality_and_cost(api):
     body = api.get("/api/v1/providers").json()
 
     models = {m["model"]: m for m in body["models"]}
-    assert {"wan_local", "gen4_turbo", "gen4.5", "veo3", "veo3.1", "veo3.1_fast", "ray-2", "ray-flash-2"} <= set(models)
+    assert set(models) == {"wan_local", "gen4_turbo", "gen4.5", "veo3", "veo3.1", "veo3.1_fast", "ray-2",
+                           "ray-flash-2"}
     assert (models["veo3"]["quality"], models["veo3"]["cost"], models["veo3"]["seed_supported"]) == (
         "best", "expensive", False)
     assert "gen3a_turbo" in body["sunset"] and body["default_production_path"] == "fashion"

@@ -59,7 +59,8 @@ def test_database_urls_become_django_databases():
 # Django field class -> the SQLAlchemy type names it may map.
 COMPATIBLE = {
     "CharField": {"VARCHAR", "STRING"}, "TextField": {"TEXT"}, "IntegerField": {"INTEGER"},
-    "BigIntegerField": {"BIGINT", "BIGINTEGER"}, "FloatField": {"FLOAT", "DOUBLE PRECISION", "DOUBLE_PRECISION"},
+    "BigIntegerField": {"BIGINT", "BIGINTEGER"},
+    "FloatField": {"FLOAT", "DOUBLE PRECISION", "DOUBLE_PRECISION"},
     "DateTimeField": {"TIMESTAMP", "DATETIME"}, "JsonColumn": {"JSON"},
 }
 

@@ -180,7 +180,8 @@ def test_requests_without_a_token_are_refused(client):
 
 
 def test_posts_are_throttled_per_user(api, client_for, bob, settings):
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user_posts": "2/minute"}}
+    rates = {"DEFAULT_THROTTLE_RATES": {"user_posts": "2/minute"}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, **rates}
 
     codes = [api.post("/api/v1/ai-jobs", T2V, format="json").status_code for _ in range(3)]
 

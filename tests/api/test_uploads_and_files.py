@@ -18,7 +18,8 @@ def test_an_upload_gets_a_key_in_the_users_space_and_a_presigned_put(api, alice)
     assert response.status_code == 201
     body = response.json()
     assert body["key"].startswith(f"uploads/{alice.pk}/") and body["key"].endswith(".webp")
-    assert (body["method"], body["headers"], body["expires_in_s"]) == ("PUT", {"Content-Type": "image/webp"}, 900)
+    assert (body["method"], body["expires_in_s"]) == ("PUT", 900)
+    assert body["headers"] == {"Content-Type": "image/webp"}
     assert "signature=" in body["url"]
 
 
@@ -45,7 +46,8 @@ def test_a_tampered_or_expired_signature_gets_404(api, client, library):
     upload = api.post("/api/v1/uploads", {"content_type": "image/png"}, format="json").json()
     url = path_and_query(upload["url"])
 
-    assert client.put(url.replace("signature=", "signature=0"), b"x", content_type="image/png").status_code == 404
+    tampered = url.replace("signature=", "signature=0")
+    assert client.put(tampered, b"x", content_type="image/png").status_code == 404
     assert client.get(url).status_code == 404  # a PUT signature does not allow a GET
     expired = library.storage.presigned_get(upload["key"], expires_s=1).replace("expires=", "expires=1")
     assert client.get(path_and_query(expired)).status_code == 404

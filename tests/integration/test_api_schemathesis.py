@@ -13,7 +13,10 @@ from tests.api import harness
 
 harness.activate()
 
-from tests.api.harness import api_database_url, api_db, django_db_setup, storage_root  # noqa: E402,F401
+api_database_url = harness.api_database_url
+storage_root = harness.storage_root
+django_db_setup = harness.django_db_setup
+api_db = harness.api_db
 
 MAX_EXAMPLES = 25
 

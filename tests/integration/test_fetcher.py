@@ -103,8 +103,9 @@ def url(port: int, path: str) -> str:
     return f"http://media.test:{port}{path}"
 
 
-def test_a_file_is_downloaded_through_the_vetted_address_with_the_original_host_header(fetcher, port, tmp_path,
-                                                                                          lookups):
+def test_a_file_is_downloaded_through_the_vetted_address_with_the_original_host_header(
+    fetcher, port, tmp_path, lookups
+):
     dest = tmp_path / "source"
     assert fetcher.fetch(url(port, "/clip.mp4"), dest, max_bytes=1 << 20) == len(BODY)
     assert dest.read_bytes() == BODY

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -72,6 +74,26 @@ def test_alembic_keeps_its_revision_in_its_own_table(empty_url):
     engine.dispose()
     assert VERSION_TABLE in names
     assert "alembic_version" not in names
+
+
+def test_processes_migrating_at_the_same_time_all_succeed(empty_url):
+    barrier, errors = threading.Barrier(4), []
+
+    def migrate() -> None:
+        barrier.wait()
+        try:
+            upgrade(empty_url)
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert current(empty_url) == "0001"
 
 
 def test_upgrade_accepts_an_engine_and_leaves_it_usable(tmp_path):

@@ -30,7 +30,8 @@ def test_a_text_to_video_task_goes_pending_running_succeeded(runway, runway_serv
     seen = poll_until_done(runway, task_id)
 
     assert runway_server.create_bodies == [
-        {"model": "gen4.5", "promptText": "a red dress turning", "ratio": "720:1280", "duration": 5, "seed": 7}
+        {"model": "gen4.5", "promptText": "a red dress turning", "ratio": "720:1280", "duration": 5,
+         "seed": 7}
     ]
     states = [task.state for task in seen]
     assert states[0] is RemoteState.PENDING and RemoteState.RUNNING in states

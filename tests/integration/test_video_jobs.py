@@ -159,7 +159,8 @@ def test_a_source_longer_than_the_limit_fails_permanently(tmp_path, clips):
 def test_a_source_larger_than_the_dimension_limit_fails_permanently(tmp_path, clips):
     world = make_world(tmp_path, limits=VideoLimits(max_width=320, max_height=320))
     job = world.submit("inputs/landscape.mp4", data=clips["landscape"])
-    _assert_failed_once(world, job, world.handler.handle(job.id), "the source is 640x360; the limit is 320x320")
+    outcome = world.handler.handle(job.id)
+    _assert_failed_once(world, job, outcome, "the source is 640x360; the limit is 320x320")
 
 
 def test_a_refused_url_fails_permanently(world):
@@ -196,6 +197,23 @@ def test_too_little_disk_space_is_transient_and_checked_before_transcoding(tmp_p
     assert "not enough disk space to transcode" in (again.error or "")
     assert "transcoding" not in [s for s, _ in world.stages(job.id)]
     assert list(world.workdir.iterdir()) == []
+
+
+# --- wiring ----------------------------------------------------------------------------------------
+
+
+def test_the_composition_root_builds_the_real_adapters_from_settings():
+    from src import bootstrap
+    from src.config import Settings
+
+    settings = Settings(queue_backend="memory", transcode_speed="fast", fetch_timeout_s=5.0,
+                        fetch_allowed_private_networks="127.0.0.0/8, 10.0.0.0/8")
+    handler = bootstrap.video_handler(bootstrap.build(settings))
+    assert isinstance(handler.transcoder, PyAVTranscoder) and handler.transcoder.speed == "fast"
+    assert isinstance(handler.fetcher, HttpUrlFetcher)
+    assert [str(n) for n in handler.fetcher.policy.allowed_private_networks] == ["127.0.0.0/8", "10.0.0.0/8"]
+    assert not bootstrap.video_handler(bootstrap.build(Settings(queue_backend="memory"))).fetcher.policy \
+        .allow_http_hosts
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ WORKER_TESTS = ["tests/unit/test_worker_runtime.py", "tests/unit/test_logging.py
 
 
 def pinned_pytest() -> str:
-    test_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
-    (pin,) = [p for p in test_extra if p.startswith("pytest==")]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (pin,) = [p for p in extras["test"] if p.startswith("pytest==")]
     return pin
 
 
@@ -46,8 +46,10 @@ def test_django_is_not_installed(python):
     assert result.returncode != 0 and "No module named 'django'" in result.stderr
 
 
-@pytest.mark.parametrize("entry_point", ["src.interfaces.workers.video.main", "src.interfaces.workers.ai.main",
-                                         "src.interfaces.cli"])
+ENTRY_POINTS = ["src.interfaces.workers.video.main", "src.interfaces.workers.ai.main", "src.interfaces.cli"]
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
 def test_the_entry_points_help_works(python, entry_point):
     result = run(python, "-m", entry_point, "--help")
     assert result.returncode == 0, result.stderr

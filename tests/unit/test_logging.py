@@ -46,13 +46,14 @@ def test_a_json_line_carries_the_job_fields_given_as_extra():
     entry = json_line(record("job handled: %s", "ack", job_id="j1", kind="ai", provider="runway",
                              production_path="cinema", attempt=2, duration_ms=1234))
     assert entry["message"] == "job handled: ack" and entry["level"] == "WARNING"
-    assert {k: entry[k] for k in ("job_id", "kind", "provider", "production_path", "attempt", "duration_ms")} \
-        == {"job_id": "j1", "kind": "ai", "provider": "runway", "production_path": "cinema",
-            "attempt": 2, "duration_ms": 1234}
+    fields = ("job_id", "kind", "provider", "production_path", "attempt", "duration_ms")
+    assert {k: entry[k] for k in fields} == {"job_id": "j1", "kind": "ai", "provider": "runway",
+                                             "production_path": "cinema", "attempt": 2, "duration_ms": 1234}
 
 
 def test_api_keys_from_the_settings_never_reach_the_log():
-    entry = json_line(record("calling with %s", SETTINGS.runway_api_key, exc=True, header=SETTINGS.luma_api_key))
+    entry = json_line(record("calling with %s", SETTINGS.runway_api_key, exc=True,
+                             header=SETTINGS.luma_api_key))
     text = json.dumps(entry)
     assert SETTINGS.runway_api_key not in text and SETTINGS.luma_api_key not in text
     assert entry["message"] == f"calling with {REDACTED}" and entry["header"] == REDACTED
@@ -88,7 +89,8 @@ def test_metrics_and_healthz_are_served_on_the_metrics_port():
     base = f"http://127.0.0.1:{server.port}"
     try:
         body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
-        assert 'reelqueue_jobs_started_total{kind="ai",production_path="cinema",provider="runway"} 1.0' in body
+        sample = 'reelqueue_jobs_started_total{kind="ai",production_path="cinema",provider="runway"} 1.0'
+        assert sample in body
         assert urllib.request.urlopen(f"{base}/healthz", timeout=5).status == 200
         now[0] = 61.0  # the loop stopped turning
         with pytest.raises(urllib.error.HTTPError) as stuck:

@@ -75,7 +75,8 @@ def test_a_malformed_or_non_https_url_is_refused_with_its_reason(url, reason):
 
 def test_a_host_that_does_not_resolve_is_refused():
     with pytest.raises(ValidationError) as caught:
-        check_public_url("source", "https://nowhere.invalid/a.mp4", policy=UrlPolicy.build(resolver=unresolvable))
+        check_public_url("source", "https://nowhere.invalid/a.mp4",
+                         policy=UrlPolicy.build(resolver=unresolvable))
     assert "could not be resolved" in caught.value.fields["source"][0]
 
 
@@ -89,7 +90,8 @@ def test_an_explicit_private_network_and_http_host_are_let_through_only_when_con
     policy = UrlPolicy.build(resolver=lambda host, port: ["127.0.0.1"], allow_http_hosts={"media.test"},
                              allowed_private_networks={"127.0.0.0/8"})
     vetted = vet_url("http://media.test:8080/clip.mp4?x=1", policy=policy)
-    assert (vetted.scheme, vetted.host, vetted.port, vetted.target) == ("http", "media.test", 8080, "/clip.mp4?x=1")
+    assert (vetted.scheme, vetted.host, vetted.port) == ("http", "media.test", 8080)
+    assert vetted.target == "/clip.mp4?x=1"
     assert vetted.host_header == "media.test:8080"
     with pytest.raises(UnsafeUrl):
         vet_url("http://other.test/clip.mp4", policy=policy)

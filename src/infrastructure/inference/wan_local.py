@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 832, 480
 SIZE_MULTIPLE = 16
 PIPELINES = {Mode.TEXT_TO_VIDEO: "WanPipeline", Mode.IMAGE_TO_VIDEO: "WanImageToVideoPipeline"}
+SETTINGS = {Mode.TEXT_TO_VIDEO: "REELQUEUE_WAN_MODEL_DIR", Mode.IMAGE_TO_VIDEO: "REELQUEUE_WAN_I2V_MODEL_DIR"}
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,13 @@ class WanLocalGenerator:
     def pipeline(self, mode: Mode) -> Any:
         model_dir = self.model_dirs[mode]
         if not model_dir or not Path(model_dir).is_dir():
-            setting = "REELQUEUE_WAN_MODEL_DIR" if mode is Mode.TEXT_TO_VIDEO else "REELQUEUE_WAN_I2V_MODEL_DIR"
-            raise PermanentError(f"wan_local has no {mode.value} weights: set {setting} to a local directory")
+            raise PermanentError(
+                f"wan_local has no {mode.value} weights: set {SETTINGS[mode]} to a local directory"
+            )
         runtime = pick_runtime(self.device)
-        key = (PIPELINES[mode], str(Path(model_dir).resolve()), runtime.device)
-        return self.cache.get(key, lambda: load_pipeline(PIPELINES[mode], model_dir, runtime, self.cpu_offload))
+        name = PIPELINES[mode]
+        key = (name, str(Path(model_dir).resolve()), runtime.device)
+        return self.cache.get(key, lambda: load_pipeline(name, model_dir, runtime, self.cpu_offload))
 
     def _inputs(self, job: AIJob, width: int, height: int, frames: int) -> dict[str, Any]:
         import torch

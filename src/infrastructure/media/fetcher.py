@@ -50,14 +50,16 @@ class HttpUrlFetcher:
 
     def _follow(self, url: str, dest: Path, max_bytes: int) -> int:
         for _ in range(self.max_redirects + 1):
-            response = self._open(self._vet(url))
-            try:
-                location = _redirect_target(url, response)
-                if location is None:
-                    _check_status(url, response)
-                    return _save(response, dest, max_bytes)
-            finally:
-                response.release_conn()
+            vetted = self._vet(url)
+            with self._pool(vetted) as pool:
+                response = self._open(pool, vetted)
+                try:
+                    location = _redirect_target(url, response)
+                    if location is None:
+                        _check_status(url, response)
+                        return _save(response, dest, max_bytes)
+                finally:
+                    response.release_conn()
             log.info("following a redirect to %s", location)
             url = location
         raise PermanentError(f"more than {self.max_redirects} redirects")
@@ -70,8 +72,7 @@ class HttpUrlFetcher:
         except UnresolvableHost as exc:
             raise TransientError(f"could not resolve the source URL's host: {exc}") from exc
 
-    def _open(self, vetted: VettedUrl) -> urllib3.BaseHTTPResponse:
-        pool = self._pool(vetted)
+    def _open(self, pool: urllib3.HTTPConnectionPool, vetted: VettedUrl) -> urllib3.BaseHTTPResponse:
         headers = {"Host": vetted.host_header, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         try:
             return pool.urlopen("GET", vetted.target, headers=headers, redirect=False, retries=False,

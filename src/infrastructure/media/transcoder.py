@@ -15,9 +15,9 @@ from pathlib import Path
 
 import av
 import av.error
+from av.audio.frame import AudioFrame
 from av.container import InputContainer, OutputContainer
 from av.stream import Stream
-from av.audio.frame import AudioFrame
 from av.video.frame import PictureType, VideoFrame
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream

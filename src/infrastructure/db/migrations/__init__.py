@@ -17,6 +17,7 @@ from src.infrastructure.db.engine import make_engine
 
 VERSION_TABLE = "rq_alembic_version"
 SCRIPT_LOCATION = str(Path(__file__).parent)
+MIGRATION_LOCK_KEY = 0x72715F6D6967  # "rq_mig": a Postgres advisory lock held while migrating
 
 
 def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
@@ -24,6 +25,7 @@ def upgrade(url_or_engine: str | sa.Engine, revision: str = "head") -> None:
     engine, owned = _engine(url_or_engine)
     try:
         with engine.begin() as connection:
+            _serialize(connection)
             command.upgrade(_config(connection), revision)
     finally:
         if owned:
@@ -41,6 +43,15 @@ def current(url: str | sa.Engine) -> str | None:
     finally:
         if owned:
             engine.dispose()
+
+
+def _serialize(connection: sa.Connection) -> None:
+    """Processes starting together (API, workers) migrate one after the other.
+
+    SQLite needs nothing: the engine's ``BEGIN IMMEDIATE`` already takes the write lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def _config(connection: sa.Connection) -> Config:

@@ -1,0 +1,73 @@
+"""The engine: SQLite tuned for several processes, Postgres connections replaced when stale."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from src.domain.errors import JobNotFound, ServiceUnavailable
+from src.domain.jobs import VideoJob
+from src.infrastructure.db import engine as engine_module
+from src.infrastructure.db.engine import make_engine
+from src.infrastructure.db.migrations import upgrade
+from src.infrastructure.db.repository import SqlAlchemyJobRepository
+
+
+def test_a_sqlite_file_gets_its_directory_wal_a_busy_timeout_and_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/not/yet/there.sqlite3")
+
+    with engine.connect() as conn:
+        pragmas = [conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                   for name in ("journal_mode", "busy_timeout", "foreign_keys")]
+
+    assert pragmas == ["wal", engine_module.SQLITE_BUSY_TIMEOUT_MS, 1]
+    assert (tmp_path / "not" / "yet" / "there.sqlite3").exists()
+    engine.dispose()
+
+
+def test_a_sqlite_engine_can_be_shared_by_threads(tmp_path):
+    import threading
+
+    engine, seen = make_engine(f"sqlite:///{tmp_path}/shared.sqlite3"), []
+    with engine.connect() as conn:
+        thread = threading.Thread(target=lambda: seen.append(conn.exec_driver_sql("SELECT 1").scalar()))
+        thread.start()
+        thread.join()
+
+    assert seen == [1]
+    engine.dispose()
+
+
+def backend_pid(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
+def terminate(postgres_url: str, pid: int) -> None:
+    admin = make_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_before_use(postgres_url, monkeypatch):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    killed = backend_pid(engine)
+    terminate(postgres_url, killed)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
+
+    assert backend_pid(engine) != killed
+    engine.dispose()
+
+
+def test_a_connection_lost_mid_use_is_service_unavailable_once_then_the_pool_recovers(postgres_url):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    upgrade(engine)
+    repository = SqlAlchemyJobRepository(engine, kind=VideoJob)
+    terminate(postgres_url, backend_pid(engine))
+
+    with pytest.raises(ServiceUnavailable):
+        repository.get("no-such-job")
+    with pytest.raises(JobNotFound):
+        repository.get("no-such-job")
+    engine.dispose()
