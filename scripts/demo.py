@@ -63,9 +63,10 @@ def prepare(env: dict[str, str], wan_dir: Path) -> str:
     if not (wan_dir / "model_index.json").exists():
         step("building a TINY RANDOM Wan model (offline demo weights: the video is noise; "
              "set WAN_MODEL_DIR to real weights)")
-        from src.infrastructure.inference.wan_tiny import build_tiny_wan
+        from src.infrastructure.inference.wan_tiny import build_tiny_wan_models
 
-        build_tiny_wan(wan_dir, kind="t2v")
+        built = build_tiny_wan_models(wan_dir.parent / "tiny-wan-build")
+        built.t2v.rename(wan_dir)
     step("generating a 4 s test clip into local storage")
     make_clip(VAR / "storage" / "inputs" / "demo" / "clip.mp4")
     step("creating the demo user and its API token")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,6 +20,16 @@ from src.domain.jobs import JobKind
 from src.domain.status import JobStatus
 from src.infrastructure.db.migrations import current
 from src.interfaces import cli
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The CLI configures the root logger, as a process should; put it back for the next tests."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

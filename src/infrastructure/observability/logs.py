@@ -99,13 +99,28 @@ class TextFormatter(logging.Formatter):
         return self.redactor(text)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        return None
+
+
 def configure_logging(*, log_format: str = "json", log_level: str = "INFO",
                       secrets: Iterable[str] = ()) -> None:
     """Route every logger to stderr through one formatter (entry points call this once)."""
     if log_format not in ("json", "text"):
         raise ValueError(f"log format {log_format!r}: choose json or text")
     redactor = Redactor(secrets)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter(redactor) if log_format == "json" else TextFormatter(redactor))
     handler.set_name(HANDLER_NAME)
     root = logging.getLogger()

@@ -109,6 +109,7 @@ class Worker:
         self.health = health or Health()
         self.heartbeat = Heartbeat(self.extend_running,
                                    interval_s=heartbeat_interval_s or visibility_timeout_s / 3)
+        self._receive_down = False
         self._stopping = False  # a plain flag: set from a signal handler, read everywhere
         self._running: set[Delivery] = set()
         self._acks: list[ReceivedMessage] = []
@@ -168,9 +169,11 @@ class Worker:
             messages = self.consumer.receive(max_messages=min(free, MAX_BATCH), wait_s=self.receive_wait_s)
         except Exception as exc:  # noqa: BLE001 - any outage: log, back off, stay up
             self._outage("receive", exc)
+            self._receive_down = True
             return []
         self.metrics.receive_latency.observe(time.monotonic() - started_s)
-        if not messages:
+        if self._receive_down:  # the broker is back; a job's success resets other outages
+            self._receive_down = False
             self.backoff.succeeded()
         return messages
 

@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised Wan pipelines, saved with ``save_pretrained`` for offline tests.
+"""Tiny, randomly initialised Wan pipelines for offline tests and the embedded demo.
 
 They go through the same ``from_pretrained`` loading as real weights. The configurations are
 the smallest known to work (issue 5); a 32x32, 5-frame, 2-step call takes a fraction of a
