@@ -83,7 +83,9 @@ def stop(process: subprocess.Popen[bytes], *, grace_s: float = STOP_GRACE_S) -> 
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """moto's server on a free port of 127.0.0.1; yields its URL."""
+    """moto's server on a free port of 127.0.0.1; yields its URL. Fake AWS credentials from here on."""
+    for name, value in AWS_ENV.items():
+        os.environ.setdefault(name, value)
     port = free_port()
     process = spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
     url = f"http://127.0.0.1:{port}"
