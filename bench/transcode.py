@@ -72,7 +72,8 @@ def _rounds(source: Path, tmp: Path, args: argparse.Namespace) -> tuple[list[Tim
         ours.append(_through_handler(source, tmp, speed=args.speed))
         plain.append(_through_command(source, tmp / "plain.mp4", speed=args.speed))
         print(f"round {round_ + 1}: handler {ours[-1][0]:.2f} s (CPU {ours[-1][1]:.2f} s), "
-              f"ffmpeg {plain[-1][0]:.2f} s (CPU {plain[-1][1]:.2f} s)", flush=True)
+              f"ffmpeg {plain[-1][0]:.2f} s (CPU {plain[-1][1]:.2f} s), "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
     return ours, plain
 
 

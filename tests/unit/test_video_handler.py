@@ -41,12 +41,22 @@ def test_a_duplicate_delivery_of_a_finished_job_does_nothing_and_is_acknowledged
     assert world.video_jobs.get(job.id) == before
 
 
-def test_a_job_locked_by_another_worker_is_skipped_and_acknowledged(world):
+def test_a_job_locked_by_another_worker_is_not_run_but_checked_again_later(world):
     job = submit(world)
     world.locks.acquire(f"job:{job.id}", ttl_ms=60_000)
     outcome = world.video_handler().handle(job.id)
-    assert outcome.action is Action.ACK
+    assert outcome.action is Action.RETRY_LATER and "another worker" in outcome.reason
     assert world.video_jobs.get(job.id).status is JobStatus.QUEUED
+    assert world.progress.read(job.id) is None
+
+
+def test_a_duplicate_delivery_while_the_holder_finishes_is_acknowledged_once_done(world):
+    job = submit(world)
+    lock = world.locks.acquire(f"job:{job.id}", ttl_ms=60_000)
+    world.locks.release(lock)
+    world.video_handler().handle(job.id)
+    world.locks.acquire(f"job:{job.id}", ttl_ms=60_000)  # someone else now holds it
+    assert world.video_handler().handle(job.id).action is Action.ACK
 
 
 def test_a_crashed_workers_lock_expires_and_the_job_runs_on_redelivery(world):

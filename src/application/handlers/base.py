@@ -40,6 +40,7 @@ class JobHandler(Generic[J]):
         retry_policy: RetryPolicy,
         lock_ttl_ms: int = 15 * 60 * 1000,
         cancel_check_interval_s: float = 2.0,
+        locked_recheck_s: int = 60,
     ) -> None:
         self.jobs = jobs
         self.locks = locks
@@ -48,13 +49,14 @@ class JobHandler(Generic[J]):
         self.retry_policy = retry_policy
         self.lock_ttl_ms = lock_ttl_ms
         self.cancel_check_interval_s = cancel_check_interval_s
+        self.locked_recheck_s = locked_recheck_s
         self._held: dict[str, Lock] = {}  # job id -> the lock of a delivery running now
 
     def handle(self, job_id: str, *, shutting_down: Stopper = _never) -> Outcome:
         """Handle one delivery. Raises :class:`JobNotFound` for a message naming no job."""
         lock = self.locks.acquire(f"job:{job_id}", ttl_ms=self.lock_ttl_ms)
         if lock is None:
-            return Outcome.ack("another worker holds this job")
+            return self._locked_elsewhere(job_id)
         self._held[job_id] = lock
         try:
             job = self.jobs.get(job_id)
@@ -66,6 +68,14 @@ class JobHandler(Generic[J]):
         finally:
             self._held.pop(job_id, None)
             self.locks.release(lock)
+
+    def _locked_elsewhere(self, job_id: str) -> Outcome:
+        """Never run a job twice at once; but if its holder died, its lock only expires later,
+        so a job that is not finished is checked again then instead of being dropped."""
+        status = self.jobs.get(job_id).status
+        if status.is_terminal:
+            return Outcome.ack(f"already {status.value}")
+        return Outcome.retry_later(self.locked_recheck_s, "another worker holds this job")
 
     def renew_lock(self, job_id: str) -> bool:
         """Extend the lock of a job being handled now (the worker's heartbeat calls this)."""
