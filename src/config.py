@@ -37,7 +37,7 @@ class Settings:
     presign_expires_s: int = 900
 
     # jobs
-    lock_ttl_ms: int = 15 * 60 * 1000
+    lock_ttl_ms: int = 5 * 60 * 1000  # renewed by the heartbeat; close to the visibility timeout
     progress_ttl_s: int = 24 * 3600
     max_attempts: int = 5
     retry_base_delay_s: float = 10.0
