@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the library, for the tiny demo model builder
 VAR = ROOT / "var" / "demo"
 BAR_WIDTH = 30
 
@@ -67,8 +68,8 @@ def prepare(env: dict[str, str], wan_dir: Path) -> str:
 
         built = build_tiny_wan_models(wan_dir.parent / "tiny-wan-build")
         built.t2v.rename(wan_dir)
-    step("generating a 4 s test clip into local storage")
-    make_clip(VAR / "storage" / "inputs" / "demo" / "clip.mp4")
+    step("generating a 4 s test clip")
+    make_clip(VAR / "clip.mp4")
     step("creating the demo user and its API token")
     return run(["-m", "apps.manage", "create_api_token", "demo"], env).split()[-1]
 
@@ -124,9 +125,20 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Token {token}"}
 
 
+def upload(base: str, token: str, path: Path) -> str:
+    """Upload through a presigned PUT, as any client would; returns the storage key."""
+    slot = requests.post(f"{base}/uploads", json={"content_type": "video/mp4"}, headers=auth(token),
+                         timeout=10)
+    slot.raise_for_status()
+    grant = slot.json()
+    requests.put(grant["url"], data=path.read_bytes(), headers=grant["headers"], timeout=30).raise_for_status()
+    return grant["key"]
+
+
 def submit(base: str, token: str) -> dict[str, str]:
+    source = upload(base, token, VAR / "clip.mp4")
     jobs = {
-        "video transcode (720p)": ("video-jobs", {"source": "inputs/demo/clip.mp4", "preset": "720p"}),
+        "video transcode (720p)": ("video-jobs", {"source": source, "preset": "720p"}),
         "Wan text-to-video (tiny model)": ("ai-jobs", {
             "model": "wan_local", "mode": "t2v", "prompt": "a paper boat on a pond",
             "production_path": "cinema", "ratio": "64:64", "num_frames": 9, "seed": 42,

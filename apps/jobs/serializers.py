@@ -17,7 +17,10 @@ from src.domain.sources import MAX_URL_CHARS
 SOURCE_HELP = "a storage key (from POST /uploads) or a public https URL"
 MAX_INT32 = 2**31 - 1
 ID_PATTERN = r"^[0-9a-f]{32}$"
-UPLOAD_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+UPLOAD_TYPES = {
+    "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",  # input images (AI jobs)
+    "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm",  # source videos
+}
 
 
 # --- requests --------------------------------------------------------------------------------
