@@ -49,7 +49,7 @@ from bench.harness import (
 )
 
 BENCH = "drain_sqs"
-DRAIN_TIMEOUT_S = 120.0
+DRAIN_CAP_S = 30.0  # a side still draining then is stopped; its rate is over what it drained
 DELETES = ("DeleteMessageBatch", "DeleteMessage")
 
 
@@ -98,7 +98,7 @@ def reelqueue_side(run: Run, concurrency: int) -> Result:
         command = [sys.executable, "-m", "bench.noop_worker", "run", "--concurrency", str(concurrency),
                    "--sqs-endpoint", run.proxy.url, *common]
         result = _drain(run, "reelqueue", str(concurrency), queue_url, command, env={})
-        result.note = _check_jobs(url, run.jobs)
+        result.note = "; ".join(filter(None, [_check_jobs(url, result.jobs), result.note]))
     delete_redis_keys(keys)
     return result
 
@@ -124,13 +124,14 @@ SIDES: dict[str, Callable[[Run, int], Result]] = {
 
 def _drain(run: Run, side: str, concurrency: str, queue_url: str, command: list[str],
            env: dict[str, str]) -> Result:
-    """Start the worker, wait for the queue to empty, stop it; time and count from the proxy."""
+    """Start the worker, wait for the queue to empty (or the cap), stop it; time and count at the proxy."""
     client = run.client()
-    _wait_depth(client, queue_url, run.jobs, timeout_s=30)
+    if _depth(client, queue_url, wait_for=run.jobs, timeout_s=30) != run.jobs:
+        raise RuntimeError(f"{side}: the queue does not hold {run.jobs} messages")
     run.proxy.reset()
     process = spawn(command, env=env, quiet=False)
     try:
-        _wait_depth(client, queue_url, 0, timeout_s=DRAIN_TIMEOUT_S, process=process)
+        left = _depth(client, queue_url, wait_for=0, timeout_s=DRAIN_CAP_S, process=process)
         with run.proxy._lock:
             counts = dict(run.proxy.requests)
             first = run.proxy.first.get("ReceiveMessage", 0.0)
@@ -138,24 +139,26 @@ def _drain(run: Run, side: str, concurrency: str, queue_url: str, command: list[
     finally:
         stop(process)
     client.delete_queue(QueueUrl=queue_url)
+    drained = run.jobs - left
     detail = ", ".join(f"{action} {n}" for action, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    log(f"{side} c={concurrency}: {run.jobs / (last - first):.0f} jobs/s; requests: {detail}")
-    return Result(BENCH, side, concurrency, run.jobs, last - first, sqs_requests=sum(counts.values()),
-                  detail=detail)
+    note = f"capped at {DRAIN_CAP_S:.0f} s: {drained} of {run.jobs} drained" if left else ""
+    log(f"{side} c={concurrency}: {drained / (last - first):.0f} jobs/s; requests: {detail} {note}")
+    return Result(BENCH, side, concurrency, drained, last - first, sqs_requests=sum(counts.values()),
+                  detail=detail, note=note)
 
 
-def _wait_depth(client: Any, queue_url: str, depth: int, *, timeout_s: float,
-                process: Any = None) -> None:
+def _depth(client: Any, queue_url: str, *, wait_for: int, timeout_s: float, process: Any = None) -> int:
+    """Poll moto (not through the proxy) until ``wait_for`` messages are left or time is up."""
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-        if sum(int(attributes[n]) for n in names) == depth:
-            return
+        depth = sum(int(attributes[n]) for n in names)
+        if depth == wait_for or time.monotonic() >= deadline:
+            return depth
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the worker exited early with status {process.returncode}")
         time.sleep(0.05)
-    raise TimeoutError(f"queue depth did not reach {depth} within {timeout_s}s")
 
 
 def _check_jobs(database_url: str, expected: int) -> str:
@@ -169,7 +172,7 @@ def _check_jobs(database_url: str, expected: int) -> str:
         engine.dispose()
     counts = {status: n for status, n in rows}
     if counts.get("succeeded") != expected:
-        return f"JOBS NOT ALL SUCCEEDED: {counts}"
+        return f"JOB ROWS: {counts}"
     return f"{expected} job rows succeeded"
 
 
@@ -213,9 +216,9 @@ def render(results: list[Result]) -> str:
         baseline = _nearest_raw(r, results, raws)
         ratio = f"{r.jobs_per_s / baseline:.2f}x" if baseline else "-"
         rows.append([r.side, r.concurrency, r.jobs, f"{r.seconds:.2f}", f"{r.jobs_per_s:.0f}", ratio,
-                     f"{r.requests_per_job:.3f}", r.detail])
+                     f"{r.requests_per_job:.3f}", r.detail, r.note])
     headers = ["side", "concurrency", "jobs", "drain s", "jobs/s", "vs raw loop", "SQS requests/job",
-               "requests by action"]
+               "requests by action", "note"]
     return table(headers, rows)
 
 

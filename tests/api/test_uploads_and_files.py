@@ -23,11 +23,17 @@ def test_an_upload_gets_a_key_in_the_users_space_and_a_presigned_put(api, alice)
     assert "signature=" in body["url"]
 
 
-@pytest.mark.parametrize("content_type", ["image/gif", "text/html", "video/mp4", ""])
-def test_only_png_jpeg_and_webp_may_be_uploaded(api, content_type):
+@pytest.mark.parametrize("content_type", ["image/gif", "text/html", "application/x-sh", ""])
+def test_only_images_and_videos_of_known_types_may_be_uploaded(api, content_type):
     response = api.post("/api/v1/uploads", {"content_type": content_type}, format="json")
 
     assert response.status_code == 400 and "content_type" in response.json()
+
+
+def test_a_source_video_can_be_uploaded_for_a_video_job(api):
+    response = api.post("/api/v1/uploads", {"content_type": "video/mp4"}, format="json")
+
+    assert response.status_code == 201 and response.json()["key"].endswith(".mp4")
 
 
 def test_the_presigned_put_stores_the_file_and_it_becomes_a_job_input(api, client, library):

@@ -13,9 +13,17 @@ import pytest
 import redis
 
 from src.infrastructure.cache.progress import RedisProgress
+from src.infrastructure.clock import SystemClock
+from src.infrastructure.db.engine import make_engine
 from src.infrastructure.db.progress import SqlProgress
 from src.infrastructure.memory import FakeClock, InMemoryProgress
-from tests.contract.backends import UNREACHABLE_REDIS_URL, postgres_schema_engine, sqlite_engine, unique
+from tests.contract.backends import (
+    UNREACHABLE_POSTGRES_URL,
+    UNREACHABLE_REDIS_URL,
+    postgres_schema_engine,
+    sqlite_engine,
+    unique,
+)
 
 LONG_TTL_S = 3600
 SHORT_TTL_S = 0.08  # real Redis expires in real time: keep it short
@@ -49,13 +57,8 @@ def subject(request, tmp_path) -> Subject:
     else:
         client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
         request.addfinalizer(client.close)
-    return Subject(lambda ttl_s: RedisProgress(client, ttl_s=ttl_s, prefix=PREFIX), time.sleep, _utc_now)
-
-
-def _utc_now() -> datetime:
-    from src.infrastructure.clock import SystemClock
-
-    return SystemClock().now()
+    return Subject(lambda ttl_s: RedisProgress(client, ttl_s=ttl_s, prefix=PREFIX), time.sleep,
+                   SystemClock().now)
 
 
 @pytest.fixture
@@ -148,23 +151,31 @@ def test_after_expiry_a_stage_may_start_again_from_a_lower_percent(subject):
     assert store.read(job_id).percent == 10
 
 
-# --- Redis outages: best effort ------------------------------------------------------------------
+# --- outages: best effort -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def unreachable_redis_progress():
-    client = redis.Redis.from_url(UNREACHABLE_REDIS_URL, socket_connect_timeout=0.5)
-    yield RedisProgress(client, ttl_s=LONG_TTL_S)
-    client.close()
+@pytest.fixture(params=["redis", "postgres"])
+def unreachable(request):
+    """A progress store whose service is down, and the logger it warns on."""
+    if request.param == "redis":
+        client = redis.Redis.from_url(UNREACHABLE_REDIS_URL, socket_connect_timeout=0.5)
+        request.addfinalizer(client.close)
+        return RedisProgress(client, ttl_s=LONG_TTL_S), "src.infrastructure.cache.progress"
+    engine = make_engine(UNREACHABLE_POSTGRES_URL)
+    request.addfinalizer(engine.dispose)
+    return SqlProgress(engine, clock=FakeClock(), ttl_s=LONG_TTL_S), "src.infrastructure.db.progress"
 
 
-def test_recording_while_redis_is_down_neither_raises_nor_warns_per_step(unreachable_redis_progress, caplog):
-    with caplog.at_level(logging.WARNING, logger="src.infrastructure.cache.progress"):
+def test_recording_while_the_service_is_down_neither_raises_nor_warns_per_step(unreachable, caplog):
+    store, logger = unreachable
+    with caplog.at_level(logging.WARNING, logger=logger):
         for percent in (10, 20, 30):
-            unreachable_redis_progress.record(unique(), stage="transcoding", percent=percent)
+            store.record(unique(), stage="transcoding", percent=percent)
 
     assert len(caplog.records) == 1
 
 
-def test_reading_while_redis_is_down_returns_none(unreachable_redis_progress):
-    assert unreachable_redis_progress.read(unique()) is None
+def test_reading_while_the_service_is_down_returns_none(unreachable):
+    store, _ = unreachable
+
+    assert store.read(unique()) is None

@@ -52,7 +52,7 @@ def _chunked_big(handler: Routes) -> None:
 
 
 def _slow(handler: Routes) -> None:
-    time.sleep(1.5)
+    time.sleep(2.5)
     handler._reply(200, BODY)
 
 
@@ -76,6 +76,7 @@ NAMES = {"media.test": "127.0.0.1", "internal.test": "10.0.0.1"}
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Routes)
+    server.daemon_threads = True  # a request still sleeping in /slow does not hold the teardown
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1]
@@ -94,7 +95,7 @@ def fetcher(lookups: list[str]) -> HttpUrlFetcher:
         lookups.append(host)
         return [NAMES[host]]
 
-    return HttpUrlFetcher(timeout_s=0.5, max_redirects=3, resolver=resolver,
+    return HttpUrlFetcher(timeout_s=1.0, max_redirects=3, resolver=resolver,
                           allow_http_hosts={"media.test", "internal.test"},
                           allowed_private_networks={"127.0.0.0/8"})
 

@@ -86,12 +86,13 @@ def test_processes_migrating_at_the_same_time_all_succeed(empty_url):
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=migrate) for _ in range(4)]
+    threads = [threading.Thread(target=migrate, daemon=True) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
 
+    assert not any(thread.is_alive() for thread in threads), "a migration is stuck"
     assert errors == []
     assert current(empty_url) == "0001"
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from src.application.ports import Clock, Progress
-from src.domain.errors import ServiceUnavailable
+from src.domain.errors import ReelqueueError, ServiceUnavailable
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import progress
 from src.infrastructure.db.timestamps import from_db, utc
@@ -33,7 +33,7 @@ class SqlProgress:
                   "message": message, "updated_at": utc(self.clock.now())}
         try:
             self._execute(upsert(self.engine, progress, values, where=self._moves_forward))
-        except ServiceUnavailable as exc:
+        except (ReelqueueError, sa.exc.SQLAlchemyError) as exc:  # best effort: the job goes on
             self._warn_once(exc)
 
     def read(self, job_id: str) -> Progress | None:

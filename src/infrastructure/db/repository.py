@@ -6,6 +6,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -25,19 +26,24 @@ J = TypeVar("J", VideoJob, AIJob)
 _TIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "submitted_at"})
 
 
+@cache
+def _field_names(kind: type[Job]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if f.init)
+
+
 def job_to_row(job: Job) -> dict[str, Any]:
     """Every field of ``job`` as a column value (enums as values, outputs as JSON)."""
-    row = {f.name: getattr(job, f.name) for f in dataclasses.fields(job)}
+    row = {name: getattr(job, name) for name in _field_names(type(job))}
     row.update(kind=job.kind.value, status=job.status.value,
                outputs=[output.to_dict() for output in job.outputs])
     if isinstance(job, AIJob):
         row["mode"] = job.mode.value
-    return {name: to_db(value) if name in _TIMES else value for name, value in row.items()}
+    row.update((name, to_db(row[name])) for name in _TIMES & row.keys())
+    return row
 
 
 def row_to_job(kind: type[J], row: sa.RowMapping) -> J:
-    names = [f.name for f in dataclasses.fields(kind) if f.init]
-    values = {name: row[name] for name in names}
+    values = {name: row[name] for name in _field_names(kind)}
     values.update(status=JobStatus(row["status"]),
                   outputs=tuple(Output.from_dict(item) for item in row["outputs"] or ()))
     if "mode" in values:
