@@ -59,7 +59,7 @@ def spawn(command: Sequence[str], *, env: dict[str, str] | None = None, quiet: b
           ) -> subprocess.Popen[bytes]:
     """Start a process in a session of its own (so its children can be stopped with it)."""
     full_env = {**os.environ, **AWS_ENV, "PYTHONPATH": str(ROOT), **(env or {})}
-    output = subprocess.DEVNULL if quiet else None
+    output = subprocess.DEVNULL if quiet else sys.stderr  # stdout is the report
     return subprocess.Popen(list(command), cwd=ROOT, env=full_env, stdout=output, stderr=output,
                             start_new_session=True)
 

@@ -12,7 +12,9 @@ the job repository, the idempotency lock and progress store), with the video han
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import os
 from dataclasses import replace
 
 from src.application.handlers.base import JobHandler, Stopper
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> None:
     handler = NoopHandler(jobs=adapters.video_jobs, locks=adapters.locks, progress=adapters.progress,
                           clock=adapters.clock, retry_policy=retry_policy(settings),
                           lock_ttl_ms=settings.lock_ttl_ms)
-    worker = Worker(adapters.consumer_factory(QUEUE), {JobKind.VIDEO: handler}, adapters.publisher,
+    worker = _worker_class()(adapters.consumer_factory(QUEUE), {JobKind.VIDEO: handler}, adapters.publisher,
                     concurrency=settings.concurrency, visibility_timeout_s=settings.visibility_timeout_s,
                     shutdown_deadline_s=10)
     try:
@@ -113,6 +115,18 @@ def run(args: argparse.Namespace) -> None:
             worker.run()
     finally:
         adapters.close()
+
+
+def _worker_class() -> type[Worker]:
+    """The runtime's Worker; ``BENCH_WORKER_CLASS=path/to/file.py:Name`` swaps in a variant (profiling)."""
+    spec = os.environ.get("BENCH_WORKER_CLASS", "")
+    if not spec:
+        return Worker
+    path, name = spec.rsplit(":", 1)
+    loader = importlib.util.spec_from_file_location("bench_worker_variant", path)
+    module = importlib.util.module_from_spec(loader)  # type: ignore[arg-type]
+    loader.loader.exec_module(module)  # type: ignore[union-attr]
+    return getattr(module, name)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ def _server_engine(url: str, **kwargs: Any) -> sa.Engine:
     extra round trip per statement, and a connection broken while idle (a restarted server, a
     dropped socket) is replaced before use. A disconnect met mid-use invalidates the whole pool.
     """
+    kwargs.setdefault("pool_use_lifo", True)  # a busy thread keeps reusing its warm connection
     engine = sa.create_engine(url, **kwargs)
     sa.event.listen(engine.pool, "checkout", _ping_if_idle)
     sa.event.listen(engine.pool, "checkin", _note_idle_since)

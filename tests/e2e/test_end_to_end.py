@@ -1,0 +1,196 @@
+"""200 mixed jobs over HTTP against the whole production profile, as real processes.
+
+gunicorn API, a video worker and a remote AI worker (separate processes), Postgres, Redis, moto's
+server for SQS and S3, fake Runway and Luma (with callbacks to the API). Every job must succeed
+once: outputs in S3, one provider create per AI job, progress seen while video jobs run.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from src.infrastructure.media.samples import make_clip
+from src.infrastructure.storage.s3 import make_s3_client
+from tests.e2e.stack import REGION, RUNNING, Sample, Stack, StackError, ai_remote_worker, video_worker
+
+pytestmark = pytest.mark.slow
+
+TOTAL = 200
+VIDEO_JOBS = 50
+CLIPS = 6
+IMAGES = 6
+STAGE_ORDER = {"downloading": 0, "transcoding": 1, "uploading": 2}
+# (model, mode) of the remote AI jobs, in turn
+AI_KINDS = [
+    ("gen4_turbo", "i2v"), ("gen4.5", "t2v"), ("gen4.5", "i2v"), ("veo3.1_fast", "t2v"),
+    ("veo3.1_fast", "i2v"), ("ray-2", "t2v"), ("ray-2", "i2v"), ("ray-flash-2", "t2v"),
+    ("ray-flash-2", "i2v"),
+]
+PATHS = ["fashion", "beauty", "eats", "cinema", "cartoon"]
+
+
+def png(seed: int, size: int = 64) -> bytes:
+    from PIL import Image
+
+    image = Image.new("RGB", (size, size), ((seed * 40) % 256, (seed * 90) % 256, 128))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tag(index: int) -> str:
+    return f"[e2e-job-{index:04d}]"
+
+
+def ai_body(index: int, model: str, mode: str, catalogue: dict[str, Any], images: list[str]) -> dict[str, Any]:
+    entry = next(m for m in catalogue["models"] if m["model"] == model)
+    body: dict[str, Any] = {"model": model, "mode": mode, "production_path": PATHS[index % len(PATHS)],
+                            "prompt": f"a paper boat on a pond {tag(index)}"}
+    if entry.get("durations_s"):
+        body["duration_s"] = entry["durations_s"][0]
+    ratios = (entry.get("ratios") or {}).get(mode)
+    if ratios:
+        body["ratio"] = ratios[0]
+    if mode == "i2v":
+        body["input_image"] = images[index % len(images)]
+    return body
+
+
+def creates_per_tag(fake: Any) -> Counter[str]:
+    """How many generations each job's tag was submitted (billed) with, from the fake's records."""
+    with fake.lock:
+        bodies = list(fake.create_bodies)
+    counts: Counter[str] = Counter()
+    for body in bodies:
+        prompt = str(body.get("promptText") or body.get("prompt") or "")
+        start = prompt.find("[e2e-job-")
+        if start >= 0:
+            counts[prompt[start:prompt.index("]", start) + 1]] += 1
+    return counts
+
+
+def progress_rose(samples: list[Sample]) -> bool:
+    """A sample strictly inside the job's run was seen, or its running samples went up."""
+    running = [(STAGE_ORDER.get(s.stage or "", -1), s.percent or 0.0) for s in samples
+               if s.status in RUNNING and s.percent is not None]
+    inside = any(0 < p < 100 or (stage == 1 and p == 0) for stage, p in running)
+    return inside or any(b > a for a, b in zip(running, running[1:], strict=False))
+
+
+def never_fell(samples: list[Sample]) -> bool:
+    """Within one attempt, (stage, percent) of a running video job never goes back."""
+    last: dict[int, tuple[int, float]] = {}
+    for s in samples:
+        if s.status not in RUNNING or s.percent is None:
+            continue
+        point = (STAGE_ORDER.get(s.stage or "", -1), s.percent)
+        if s.attempts in last and point < last[s.attempts]:
+            return False
+        last[s.attempts] = point
+    return True
+
+
+def test_200_mixed_jobs_all_succeed_once_with_outputs_in_s3(make_stack, tmp_path: Path) -> None:
+    started_s = time.monotonic()
+    stack: Stack = make_stack(workers=[video_worker(concurrency=2), ai_remote_worker(concurrency=8)])
+    setup_s = time.monotonic() - started_s
+    tokens = [stack.create_user("alice"), stack.create_user("bob")]
+    catalogue = stack.client(tokens[0]).get(f"{stack.api_url}/providers", timeout=30).json()
+
+    clips = [make_clip(tmp_path / f"clip{i}.mp4", width=426, height=240, duration_s=4, fps=24)
+             for i in range(CLIPS)]
+    sources = {t: [stack.upload(t, clip, "video/mp4") for clip in clips] for t in tokens}
+    images = {t: [stack.upload(t, png(i), "image/png") for i in range(IMAGES)] for t in tokens}
+
+    plan: list[tuple[int, str, dict[str, Any]]] = []  # (index, kind, body)
+    for index in range(TOTAL):
+        token = tokens[index % len(tokens)]
+        if index < VIDEO_JOBS:
+            body = {"source": sources[token][index % CLIPS], "preset": ["480p", "720p"][index % 2],
+                    "poster_offset_s": 1}
+            plan.append((index, "video", body))
+        else:
+            model, mode = AI_KINDS[index % len(AI_KINDS)]
+            plan.append((index, "ai", ai_body(index, model, mode, catalogue, images[token])))
+    random.Random(8).shuffle(plan)  # video and AI work interleaved on the wire
+
+    def submit(item: tuple[int, str, dict[str, Any]]) -> tuple[int, str, dict[str, Any]]:
+        index, kind, body = item
+        token = tokens[index % len(tokens)]
+        job = stack.submit_video(token, **body) if kind == "video" else stack.submit_ai(token, **body)
+        return index, kind, job
+
+    submit_started_s = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        accepted = list(pool.map(submit, plan))
+    submit_s = time.monotonic() - submit_started_s
+    ids = {job["id"]: (index, kind) for index, kind, job in accepted}
+    assert len(ids) == TOTAL  # one new job per accepted POST
+
+    final: dict[str, dict[str, Any]] = {}
+    try:
+        final = stack.wait_terminal(ids, timeout_s=150)
+    except StackError as exc:
+        print(f"\n{exc}")
+        final = {j["id"]: j for j in stack.jobs() if j["id"] in ids and j["status"] in ("succeeded", "failed")}
+    wall_s = time.monotonic() - submit_started_s
+
+    s3 = make_s3_client(region=REGION, endpoint_url=stack.env["REELQUEUE_S3_ENDPOINT_URL"])
+    bucket = stack.env["REELQUEUE_S3_BUCKET"]
+    stored: Counter[str] = Counter()  # job id -> objects under outputs/{id}/
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="outputs/"):
+        for item in page.get("Contents", []):
+            stored[item["Key"].split("/")[1]] += 1
+
+    runway_creates, luma_creates = creates_per_tag(stack.runway), creates_per_tag(stack.luma)
+    creates = runway_creates + luma_creates
+    succeeded = [j for j in final.values() if j["status"] == "succeeded"]
+    failed = [j for j in final.values() if j["status"] != "succeeded"]
+    lost = [job_id for job_id in ids if job_id not in final]
+    duplicated_ai = [job_id for job_id, (index, kind) in ids.items() if kind == "ai" and creates[tag(index)] > 1]
+    duplicated_outputs = [j["id"] for j in succeeded if stored[j["id"]] != len(j["outputs"])]
+    duplicated = sorted(set(duplicated_ai) | set(duplicated_outputs))
+    video_ids = [job_id for job_id, (_, kind) in ids.items() if kind == "video"]
+    rising = [job_id for job_id in video_ids if progress_rose(stack.samples.get(job_id, []))]
+    kinds = Counter(f"{j.get('model') or 'video'}/{j.get('mode') or j.get('preset')}" for j in final.values())
+
+    print(f"\n=== e2e: {TOTAL} mixed jobs over HTTP (gunicorn API, video + AI workers, Postgres, Redis, "
+          f"moto SQS/S3, fake Runway/Luma)")
+    print(f"submitted   {len(ids)}  ({len(video_ids)} video, {len(ids) - len(video_ids)} AI: "
+          f"{dict(sorted(kinds.items()))})")
+    print(f"succeeded   {len(succeeded)}")
+    print(f"failed      {len(failed)}  {[(j['id'], j.get('error')) for j in failed][:5]}")
+    print(f"lost        {len(lost)}  {lost[:5]}")
+    print(f"duplicated  {len(duplicated)}  {duplicated[:5]}")
+    print(f"provider creates: runway {sum(runway_creates.values())}, luma {sum(luma_creates.values())}; "
+          f"S3 outputs {sum(stored.values())}")
+    print(f"progress seen rising for {len(rising)}/{len(video_ids)} video jobs; "
+          f"{sum(len(s) for s in stack.samples.values())} samples")
+    print(f"wall time   {wall_s:.1f} s (submit {submit_s:.1f} s; stack start {setup_s:.1f} s)")
+
+    assert not lost and not failed, (lost[:5], [(j["id"], j.get("error")) for j in failed][:5])
+    assert len(succeeded) == TOTAL
+    assert not duplicated
+    for job_id, (index, kind) in ids.items():
+        job = final[job_id]
+        assert job["outputs"], job_id
+        if kind == "video":
+            assert {o["role"] for o in job["outputs"]} == {"video", "poster"}
+        else:
+            assert creates[tag(index)] == 1, (job_id, job["model"])  # one paid generation
+        for output in job["outputs"]:  # every output is really there, at its recorded size
+            head = s3.head_object(Bucket=bucket, Key=output["key"])
+            assert head["ContentLength"] == output["size_bytes"] > 0
+    assert sum(creates.values()) == TOTAL - VIDEO_JOBS  # no create that no job asked for
+    assert all(never_fell(stack.samples.get(job_id, [])) for job_id in video_ids)
+    # every video job was seen running with progress, unless it ran between two polls; most were
+    assert len(rising) >= len(video_ids) * 0.8, f"progress seen rising for {len(rising)}/{len(video_ids)}"
+    assert all(stack.alive(name) for name in ("api", "video", "ai-remote"))
