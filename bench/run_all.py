@@ -11,6 +11,7 @@ on 127.0.0.1:6379; creates ``bench/.venv-peers`` for Celery and Procrastinate on
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from bench import api_enqueue, drain_sql, drain_sqs, peers
@@ -23,6 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     scale = 5 if args.quick else 1
     started = time.monotonic()
+    load_at_start = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     peers.python()
     sections: list[tuple[str, str]] = []
 
@@ -36,7 +38,7 @@ def main() -> None:
     sections.append(("API enqueue under gunicorn",
                      api_enqueue.render(api_enqueue.run_all(duration_s=10 / scale))))
 
-    print(f"Machine: {machine()}  ")
+    print(f"Machine: {machine()} (at the end; {load_at_start} at the start)  ")
     print(f"Peers: {peers.versions()}  ")
     print(f"Total time: {time.monotonic() - started:.0f} s\n")
     for title, body in sections:

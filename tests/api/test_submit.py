@@ -196,3 +196,21 @@ def test_the_default_guard_resolves_names_itself(api):
 
     assert response.status_code == 400
     assert "source" in response.json()
+
+
+def test_posts_are_accepted_while_the_throttles_redis_is_down(api, settings):
+    """Throttle counters in an unreachable Redis must not turn every POST into a 500."""
+    from django.core.cache import caches
+
+    from tests.e2e.services import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": dead, "OPTIONS": {"socket_connect_timeout": 1}}}
+    caches["default"].close()
+    try:
+        response = api.post("/api/v1/ai-jobs", T2V, format="json")
+    finally:
+        caches["default"].close()
+
+    assert response.status_code == 202

@@ -12,7 +12,8 @@ URLs — moto's server or a proxy in front of it — and the fake Runway/Luma se
   :meth:`job`, :meth:`wait_terminal` (which records every progress sample it sees, per job,
   in :attr:`samples`);
 * lets a test stop and start workers (:meth:`stop_worker`, :meth:`start_worker`) and the API
-  (:meth:`stop_api`, :meth:`start_api`), read every captured log line (:meth:`logs`) and
+  (:meth:`stop_api`, :meth:`start_api`), start other processes (:meth:`spawn`), watch live
+  progress in the background (:meth:`watching`), read every captured log line (:meth:`logs`) and
   :meth:`close` everything.
 
 Every setting reaches the processes as a ``REELQUEUE_*`` variable (:attr:`env`); ``env=`` on
@@ -41,6 +42,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -100,7 +102,8 @@ class WorkerSpec:
         return [sys.executable, *self.args, "--concurrency", str(self.concurrency)]
 
 
-def video_worker(name: str = "video", *, concurrency: int = 1, env: Mapping[str, str] | None = None) -> WorkerSpec:
+def video_worker(name: str = "video", *, concurrency: int = 1,
+                 env: Mapping[str, str] | None = None) -> WorkerSpec:
     return WorkerSpec(name, ("-m", "src.interfaces.workers.video.main"), concurrency, dict(env or {}))
 
 
@@ -119,6 +122,7 @@ class Sample:
     stage: str | None
     percent: float | None
     attempts: int
+    by: str = "wait"  # "wait" (wait_terminal) or "watch" (watching): each source is in order
 
 
 class StackError(RuntimeError):
@@ -147,6 +151,7 @@ class Stack:
         self.log_dir = self.workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "work").mkdir(exist_ok=True)
+        (self.workdir / "static").mkdir(exist_ok=True)
         self.runway, self.luma = runway, luma
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -172,6 +177,7 @@ class Stack:
             "REELQUEUE_SHUTDOWN_DEADLINE_S": "10",
             "REELQUEUE_TRANSCODE_SPEED": "ultrafast",
             "REELQUEUE_WORK_DIR": str(self.workdir / "work"),
+            "REELQUEUE_STATIC_ROOT": str(self.workdir / "static"),
             "REELQUEUE_RUNWAY_API_KEY": runway.api_key,
             "REELQUEUE_RUNWAY_BASE_URL": runway.base_url,
             "REELQUEUE_LUMA_API_KEY": luma.api_key,
@@ -194,6 +200,7 @@ class Stack:
             self.specs[spec.name] = spec
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.samples: dict[str, list[Sample]] = {}
+        self._samples_lock = threading.Lock()
         self.tokens: dict[str, str] = {}  # user name -> token
         self._staff_token: str | None = None
         self._sessions: dict[str, requests.Session] = {}
@@ -243,7 +250,8 @@ class Stack:
         command = [sys.executable, "-m", "gunicorn", "apps.reelqueue_api.wsgi:application",
                    "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.api_workers),
                    "--threads", str(self.api_threads), "--worker-class", "gthread",
-                   "--timeout", "60", "--graceful-timeout", "10"]
+                   "--timeout", "60", "--graceful-timeout", "10",
+                   "--no-control-socket"]  # its default path is shared by every gunicorn of the user
         self._spawn("api", command, {})
         deadline = time.monotonic() + timeout_s
         while True:
@@ -270,6 +278,15 @@ class Stack:
     def stop_worker(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 30) -> int | None:
         """Send ``sig`` and wait for the exit; its return code (None: still running, SIGSTOP)."""
         return self._stop(name, sig, timeout_s)
+
+    def spawn(self, name: str, command: Sequence[str],
+              env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start another process of the stack (e.g. ``cli reconcile --loop``) with the stack's env
+        plus ``env``; logged, stopped and checked like the others (by ``stop_worker(name)``)."""
+        proc = self.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            raise StackError(f"process {name!r} is already running")
+        return self._spawn(name, list(command), env or {})
 
     def alive(self, name: str) -> bool:
         proc = self.procs.get(name)
@@ -421,8 +438,7 @@ class Stack:
                 job_id = view["id"]
                 if job_id not in pending:
                     continue
-                self.samples.setdefault(job_id, []).append(
-                    Sample(now, view["status"], view.get("stage"), view.get("percent"), view.get("attempts", 0)))
+                self._record(now, view)
                 if view["status"] in TERMINAL:
                     final[job_id] = view
                     pending.discard(job_id)
@@ -433,6 +449,44 @@ class Stack:
                                  f"{sorted(pending)[:10]}")
             time.sleep(interval_s)
         return final
+
+    @contextlib.contextmanager
+    def watching(self, interval_s: float = 0.1, *, token: str | None = None) -> Iterator[None]:
+        """While the block runs, a thread polls ``GET /jobs?status=processing`` every ``interval_s``
+        and records what it sees in :attr:`samples` (catches short jobs' live progress, even while
+        the test is still submitting)."""
+        stop = threading.Event()
+
+        def poll() -> None:
+            session = requests.Session()  # its own: Sessions are not shared across threads
+            session.headers["Authorization"] = f"Token {token or self.staff_token()}"
+            while not stop.is_set():
+                try:
+                    sent_s = time.monotonic()
+                    answer = session.get(f"{self.api_url}/jobs", timeout=10,
+                                         params={"status": "processing", "limit": 500})
+                    if answer.status_code == 200:
+                        for view in answer.json()["results"]:
+                            self._record(sent_s, view, by="watch")
+                except requests.RequestException:
+                    pass  # the API may be down on purpose
+                stop.wait(interval_s)
+            session.close()
+
+        self.staff_token()  # created here, not in the thread
+        thread = threading.Thread(target=poll, name="stack-watcher", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=15)
+
+    def _record(self, at_s: float, view: Mapping[str, Any], *, by: str = "wait") -> None:
+        sample = Sample(at_s, view["status"], view.get("stage"), view.get("percent"),
+                        view.get("attempts", 0), by)
+        with self._samples_lock:
+            self.samples.setdefault(view["id"], []).append(sample)
 
     def _check_processes(self) -> None:
         for name in self.procs:

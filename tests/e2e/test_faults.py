@@ -265,7 +265,7 @@ def test_malformed_messages_go_to_the_dead_letter_queue_with_reasons(faults: Fau
             f"not json {mark}",
             json.dumps({"v": 99, "kind": "video", "job_id": mark}),
             json.dumps({"v": 1, "kind": "music", "job_id": mark}),
-            json.dumps({"v": 1, "kind": "video", "job_id": "0" * 31 + mark[:1]}),  # no such job
+            json.dumps({"v": 1, "kind": "video", "job_id": mark}),  # no such job
             json.dumps([1, 2, mark]),
             json.dumps({"v": 1, "kind": "video", "job_id": mark * 3}),  # too long
             random_junk + mark,  # oversized binary junk (200 kB)
@@ -286,7 +286,8 @@ def test_malformed_messages_go_to_the_dead_letter_queue_with_reasons(faults: Fau
             break
         time.sleep(0.5)
     for queue, items in bodies.items():
-        assert sorted(b for b, _ in dead[queue]) == sorted(items), f"{queue}: {len(dead[queue])} dead letters"
+        missing = [b[:60] for b in items if b not in {d for d, _ in dead[queue]}]
+        assert not missing and len(dead[queue]) == len(items), f"{queue}: {missing} of {len(dead[queue])}"
         reasons = {b[:40]: r for b, r in dead[queue]}
         assert all(reasons.values()), f"dead letters without a reason: {reasons}"
     faults.assert_workers_alive()

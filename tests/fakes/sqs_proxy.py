@@ -7,6 +7,8 @@ Used by the peer benchmarks (requests per job, on every side alike) and by the f
 from __future__ import annotations
 
 import collections
+import contextlib
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -48,6 +50,32 @@ class _ProxyServer(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: SqsProxy
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return  # a connection cut by stop(): expected, not worth a traceback
+
+    def drop_connections(self) -> None:
+        """Cut every established (keep-alive) connection: clients must reconnect, and cannot."""
+        with self.connections_lock:
+            connections, self.connections = list(self.connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
 
 class SqsProxy:
     def __init__(self, upstream: str, *, port: int = 0) -> None:
@@ -84,10 +112,15 @@ class SqsProxy:
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
-        """Close the port: connections are refused until :meth:`start`."""
+        """Close the port and cut open connections: connections are refused until :meth:`start`.
+
+        Established keep-alive connections are cut too; otherwise clients that hold one (boto3's
+        pool) would go on talking to the upstream through a proxy that is supposedly down.
+        """
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.drop_connections()
             self._server = None
 
 

@@ -1,7 +1,8 @@
 from src.application.commands import SubmitAIJob
+from src.application.handlers import ProcessAIJobHandler
 from src.application.outcomes import Action
 from src.application.ports import RemoteState
-from src.domain.errors import PermanentError, SubmissionOutcomeUnknown, TransientError
+from src.domain.errors import PermanentError, ServiceUnavailable, SubmissionOutcomeUnknown, TransientError
 from src.domain.status import JobStatus
 
 
@@ -231,3 +232,62 @@ def test_a_retried_job_forgets_its_old_provider_task(world):
     assert world.ai_jobs.get(job.id).status is JobStatus.SUCCEEDED
     assert len(world.runway.submissions) == 2
 
+
+
+# --- outages around the submission (found by the fault suite) ---
+
+
+class _FlakySaves:
+    """Wraps a repository: the next ``failures`` saves raise ServiceUnavailable (a restarting DB)."""
+
+    def __init__(self, repo, failures, *, commit_first=False):
+        self.repo, self.failures, self.commit_first = repo, failures, commit_first
+
+    def __getattr__(self, name):
+        return getattr(self.repo, name)
+
+    def save(self, job, *, expected):
+        if self.failures and job.provider_task_id:
+            self.failures -= 1
+            if self.commit_first:  # committed, but the connection broke before the answer
+                self.repo.save(job, expected=expected)
+                self.commit_first = False
+            raise ServiceUnavailable("the database is unavailable: the database system is shutting down")
+        return self.repo.save(job, expected=expected)
+
+
+def _handler_with(world, jobs):
+    base = {**world.base(jobs)}
+    return ProcessAIJobHandler(storage=world.storage, remote={"runway": world.runway}, **base)
+
+
+def test_the_task_id_is_saved_through_a_database_outage_so_the_paid_task_is_not_lost(world):
+    job = submit(world)
+    outcome = _handler_with(world, _FlakySaves(world.ai_jobs, 2)).handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.RETRY_LATER
+    assert waiting.status is JobStatus.WAITING_PROVIDER and waiting.provider_task_id == "task-1"
+    drive(world, job.id)
+    assert world.ai_jobs.get(job.id).status is JobStatus.SUCCEEDED
+    assert len(world.runway.submissions) == 1
+
+
+def test_a_task_id_save_that_committed_before_the_connection_broke_counts_as_saved(world):
+    job = submit(world)
+    outcome = _handler_with(world, _FlakySaves(world.ai_jobs, 1, commit_first=True)).handle(job.id)
+    assert outcome.action is Action.RETRY_LATER
+    assert world.ai_jobs.get(job.id).provider_task_id == "task-1"
+
+
+def test_a_lock_store_outage_at_release_does_not_hide_the_jobs_outcome(world):
+    job = submit(world)
+    release = world.locks.release
+
+    def down(lock):
+        raise ServiceUnavailable("Redis is unavailable")
+
+    world.locks.release = down
+    outcome = world.ai_handler().handle(job.id)
+    world.locks.release = release
+    assert outcome.action is Action.RETRY_LATER  # waiting for the provider, as without the outage
+    assert world.ai_jobs.get(job.id).status is JobStatus.WAITING_PROVIDER

@@ -340,3 +340,36 @@ def test_path_limits_are_parsed_and_checked():
     for bad in ("cinema", "opera=2", "cinema=x", "cinema=0"):
         with pytest.raises(ValueError):
             parse_path_limits(bad)
+
+
+# --- heartbeat -----------------------------------------------------------------------------------
+
+
+def _beat_with(world, renew_lock: Callable[[Worker], bool], caplog) -> str:
+    from src.interfaces.workers.runtime import Delivery, kind_only
+
+    send_video(world)
+    (message,) = InMemoryConsumer(world.broker, "video").receive(max_messages=1, wait_s=0)
+
+    class Handler:
+        def renew_lock(self, job_id: str) -> bool:
+            return renew_lock(worker)
+
+    worker = make_worker(world, {JobKind.VIDEO: Handler()})
+    job = JobMessage.decode(message.body, queue="video")
+    worker._running.update({Delivery(message, job, kind_only(job)), Delivery(message, job, kind_only(job))})
+    with caplog.at_level("WARNING", logger="src.interfaces.workers.runtime"):
+        worker.extend_running()
+    return caplog.text
+
+
+def test_a_job_that_finishes_during_a_heartbeat_is_not_reported_as_a_lost_lock(world, caplog):
+    def finished_meanwhile(worker: Worker) -> bool:
+        worker._running.clear()  # both deliveries finished and released their locks mid-beat
+        return False
+
+    assert "could not renew" not in _beat_with(world, finished_meanwhile, caplog)
+
+
+def test_a_running_job_whose_lock_cannot_be_renewed_is_reported(world, caplog):
+    assert _beat_with(world, lambda worker: False, caplog).count("could not renew the job's lock") == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +22,9 @@ from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, R
 from src.application.workflows import workflow_for
 from src.domain.catalogue import CATALOGUE, WorkerType
 from src.domain.errors import (
+    ConcurrentUpdate,
     PermanentError,
+    ServiceUnavailable,
     SubmissionOutcomeUnknown,
     TransientError,
 )
@@ -54,9 +57,11 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         poll_schedule: PollSchedule = PollSchedule(),
         input_url_expires_s: int = 3600,
         workdir: Path | None = None,
+        task_id_save_s: float = 120.0,
         **base: object,
     ) -> None:
         super().__init__(**base)  # type: ignore[arg-type]
+        self.task_id_save_s = task_id_save_s
         self.storage = storage
         self.local = dict(local or {})
         self.remote = dict(remote or {})
@@ -125,8 +130,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
             return self.settle_failure(job, exc)
         except Exception as exc:  # noqa: BLE001 - SubmissionOutcomeUnknown and the like
             return self.settle_failure(job, exc)
-        job = self.transition(job, job.wait_for_provider(task_id, self.clock.now()))
         job_log(log, job).info("submitted to %s as task %s", job.provider, task_id)
+        job = self._save_task_id(job, task_id)
         self.progress.record(job.id, stage="generating", percent=0)
         return Outcome.retry_later(self.poll_schedule.min_delay_s, "waiting for the provider")
 
@@ -171,6 +176,34 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         return Outcome.ack("succeeded")
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _save_task_id(self, job: AIJob, task_id: str) -> AIJob:
+        """Record the provider's task id, trying again through a database outage.
+
+        The task exists (and is paid for) from now on, and its id lives only in this process:
+        giving up at the first error would leave the job failing as "outcome unknown" on its
+        redelivery. The worker's heartbeat keeps the lock and the message while this waits.
+        """
+        waiting = job.wait_for_provider(task_id, self.clock.now())
+        delay_s = 0.2
+        deadline_s = time.monotonic() + self.task_id_save_s
+        while True:
+            try:
+                return self.transition(job, waiting)
+            except ServiceUnavailable as exc:
+                if time.monotonic() + delay_s > deadline_s:
+                    job_log(log, job).error("could not record %s task %s: %s", job.provider, task_id, exc)
+                    raise
+                job_log(log, job).warning("could not record %s task %s yet, retrying in %.1fs: %s",
+                                          job.provider, task_id, delay_s, exc)
+            except ConcurrentUpdate:
+                # an earlier try may have committed before its connection broke
+                current = self.jobs.get(job.id)
+                if current.provider_task_id == task_id:
+                    return current
+                raise
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 5.0)
 
     def _check_back(self, job: AIJob, *, reason: str) -> Outcome:
         if job.status is JobStatus.PROCESSING:  # a redelivery found the task id: wait again

@@ -11,7 +11,13 @@ from src.application.logs import job_log
 from src.application.outcomes import Outcome
 from src.application.ports import Clock, Idempotency, JobRepository, Lock, ProgressStore
 from src.application.retry import GiveUp, RetryPolicy
-from src.domain.errors import ConcurrentUpdate, Interrupted, PermanentError, TransientError
+from src.domain.errors import (
+    ConcurrentUpdate,
+    Interrupted,
+    PermanentError,
+    ServiceUnavailable,
+    TransientError,
+)
 from src.domain.jobs import Job
 from src.domain.status import JobStatus
 
@@ -67,7 +73,15 @@ class JobHandler(Generic[J]):
             return Outcome.ack(f"changed by someone else ({exc})")
         finally:
             self._held.pop(job_id, None)
+            self._release(lock)
+
+    def _release(self, lock: Lock) -> None:
+        """Release the lock, best effort: the job's outcome stands even if the lock store is down
+        (an unreleased lock expires after its TTL; a redelivery meanwhile is checked again later)."""
+        try:
             self.locks.release(lock)
+        except ServiceUnavailable as exc:
+            log.warning("could not release the lock %s (it expires by itself): %s", lock.key, exc)
 
     def _locked_elsewhere(self, job_id: str) -> Outcome:
         """Never run a job twice at once; but if its holder died, its lock only expires later,

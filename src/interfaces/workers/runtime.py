@@ -283,11 +283,16 @@ class Worker:
 
     def extend_running(self) -> None:
         """Keep each running job's message invisible and its idempotency lock alive."""
-        for delivery in list(self._running):
+        with self._changed:
+            running = list(self._running)
+        for delivery in running:
+            if not self._still_running(delivery):
+                continue  # finished while earlier ones were extended: its message is acked
             try:
                 self.consumer.extend(delivery.message, visibility_timeout_s=self.visibility_timeout_s)
                 handler = self.handlers[delivery.job.kind]
-                if not handler.renew_lock(delivery.job.job_id):
+                # a job that finished meanwhile released its lock: nothing was lost then
+                if not handler.renew_lock(delivery.job.job_id) and self._still_running(delivery):
                     log.warning("could not renew the job's lock",
                                 extra=delivery.labels.log_fields(delivery.job))
             except Exception as exc:  # noqa: BLE001 - try again on the next beat
@@ -304,6 +309,10 @@ class Worker:
                 self._outage("ack", exc)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _still_running(self, delivery: Delivery) -> bool:
+        with self._changed:
+            return delivery in self._running
 
     def running_count(self) -> int:
         with self._changed:
