@@ -72,7 +72,8 @@ class Load:
 # --- the two servers -------------------------------------------------------------------------------
 
 
-def reelqueue_server(db_url: str, moto_url: str, port: int, workers: int, tmp: Path) -> tuple[object, str]:
+def reelqueue_server(db_url: str, moto_url: str, port: int, workers: int, tmp: Path,
+                     queue_backend: str = "sqs") -> tuple[object, str]:
     from src.infrastructure.db.migrations import upgrade
     from src.infrastructure.sqs.client import make_sqs_client
     from src.infrastructure.sqs.queues import QueueDirectory
@@ -85,7 +86,7 @@ def reelqueue_server(db_url: str, moto_url: str, port: int, workers: int, tmp: P
     directory.ensure(["video", "ai-gpu", "ai-remote"])
     env = {
         "REELQUEUE_SECRET_KEY": "bench-only", "REELQUEUE_DATABASE_URL": url,
-        "REELQUEUE_REDIS_URL": API_REDIS_URL, "REELQUEUE_QUEUE_BACKEND": "sqs",
+        "REELQUEUE_REDIS_URL": API_REDIS_URL, "REELQUEUE_QUEUE_BACKEND": queue_backend,
         "REELQUEUE_SQS_ENDPOINT_URL": moto_url, "REELQUEUE_SQS_QUEUE_PREFIX": prefix,
         "REELQUEUE_STORAGE_ROOT": str(tmp / "storage"), "REELQUEUE_THROTTLE_USER_POSTS": "1000000/minute",
         "REELQUEUE_LOG_LEVEL": "WARNING", "REELQUEUE_LOG_FORMAT": "text",
@@ -94,6 +95,11 @@ def reelqueue_server(db_url: str, moto_url: str, port: int, workers: int, tmp: P
     token = _output([sys.executable, "-m", "apps.manage", "create_api_token", "bench"], env)
     server = _gunicorn("apps.reelqueue_api.wsgi:application", port, workers, env)
     return server, token
+
+
+def reelqueue_sql_server(db_url: str, moto_url: str, port: int, workers: int, tmp: Path
+                         ) -> tuple[object, str]:
+    return reelqueue_server(db_url, moto_url, port, workers, tmp, queue_backend="sql")
 
 
 def baseline_server(db_url: str, moto_url: str, port: int, workers: int, tmp: Path) -> tuple[object, str]:
@@ -201,8 +207,9 @@ def _threads(base_url: str, token: str, *, duration_s: float, connections: int) 
 # --- running and reporting -------------------------------------------------------------------------
 
 
-SIDES = {"reelqueue": ("reelqueue API (gunicorn)", reelqueue_server),
-         "baseline": ("minimal DRF insert view (gunicorn)", baseline_server)}
+SIDES = {"reelqueue": ("reelqueue API, SQS queue (moto)", reelqueue_server),
+         "reelqueue-sql": ("reelqueue API, SQL lease queue", reelqueue_sql_server),
+         "baseline": ("minimal DRF insert view", baseline_server)}
 
 
 def run_side(side: str, moto_url: str, *, duration_s: float, connections: int, workers: int) -> Result:
@@ -217,7 +224,7 @@ def run_side(side: str, moto_url: str, *, duration_s: float, connections: int, w
             load = drive(base_url, token, duration_s=duration_s, connections=connections)
         finally:
             stop(server)  # type: ignore[arg-type]
-        rows = _rows(db, "rq_jobs" if side == "reelqueue" else "baseline_jobs")
+        rows = _rows(db, "baseline_jobs" if side == "baseline" else "rq_jobs")
     result = Result(BENCH, label, f"{workers} workers / {connections} conns", load.requests_ok, load.seconds,
                     note=f"{rows} rows; {load.errors} errors",
                     extra={"p50_ms": load.p50_ms, "p99_ms": load.p99_ms})
@@ -237,10 +244,11 @@ def _rows(db_url: str, name: str) -> int:
         engine.dispose()
 
 
-def run_all(*, duration_s: float = 10.0, connections: int = 8, workers: int = 4) -> list[Result]:
+def run_all(*, duration_s: float = 10.0, connections: int = 8, workers: int = 4,
+            sides: tuple[str, ...] = ("baseline", "reelqueue", "reelqueue-sql")) -> list[Result]:
     with moto_server() as moto_url:
         return [run_side(side, moto_url, duration_s=duration_s, connections=connections, workers=workers)
-                for side in ("baseline", "reelqueue")]
+                for side in sides]
 
 
 def render(results: list[Result]) -> str:
@@ -257,8 +265,11 @@ def main() -> None:
     parser.add_argument("--duration-s", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--sides", nargs="+", default=["baseline", "reelqueue", "reelqueue-sql"],
+                        choices=list(SIDES))
     args = parser.parse_args()
-    print(render(run_all(duration_s=args.duration_s, connections=args.connections, workers=args.workers)))
+    print(render(run_all(duration_s=args.duration_s, connections=args.connections, workers=args.workers,
+                         sides=tuple(args.sides))))
 
 
 if __name__ == "__main__":

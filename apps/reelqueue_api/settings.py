@@ -147,6 +147,7 @@ REELQUEUE_URL_GUARD = "src.infrastructure.net.check_public_url"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"reelqueue": {"()": "apps.reelqueue_api.logging.formatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "reelqueue"}},
     "root": {"handlers": ["console"], "level": REELQUEUE.log_level},
 }

@@ -116,7 +116,9 @@ def test_the_api_image_serves_django_with_gunicorn_and_can_migrate_at_start(api)
     (cmd,) = args_of(api, "CMD")
     shell = exec_form(cmd)
     assert shell[:2] == ["sh", "-c"]
-    assert "exec gunicorn apps.reelqueue_api.wsgi:application" in shell[2]
+    assert "exec gunicorn -c apps/reelqueue_api/gunicorn_conf.py" in shell[2]
+    conf = (ROOT / "apps" / "reelqueue_api" / "gunicorn_conf.py").read_text()
+    assert 'wsgi_app = "apps.reelqueue_api.wsgi:application"' in conf and "RedactingGunicornLogger" in conf
     assert '"$REELQUEUE_MIGRATE_ON_START" = 1' in shell[2] and "cli migrate" in shell[2]
     assert "REELQUEUE_MIGRATE_ON_START=0" in " ".join(args_of(api, "ENV"))
     assert (ROOT / "apps" / "reelqueue_api" / "wsgi.py").exists()

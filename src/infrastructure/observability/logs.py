@@ -25,6 +25,7 @@ _AUTHORIZATION = re.compile(
     r"""(?i)(authorization['"]?\s*[:=]\s*['"]?)((?:bearer|basic|token)\s+)?[^\s'",;}]+"""
 )
 _SIGNED_QUERY = re.compile(r"(?i)([?&](?:x-amz-signature|signature|x-amz-security-token)=)[^&\s'\"]+")
+_CALLBACK_TOKEN = re.compile(r"(/webhooks/luma/[0-9a-fA-F]{32}/)[^/?\s'\"]+")  # per-job callback tokens
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -44,6 +45,7 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         text = _AUTHORIZATION.sub(lambda m: m.group(1) + (m.group(2) or "") + REDACTED, text)
+        text = _CALLBACK_TOKEN.sub(lambda m: m.group(1) + REDACTED, text)
         return _SIGNED_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
 
     def tree(self, value: Any) -> Any:
