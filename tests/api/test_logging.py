@@ -32,7 +32,8 @@ def test_an_access_line_for_a_signed_file_url_hides_the_signature():
 
 
 def test_djangos_records_go_through_the_redacting_formatter(settings):
+    path = f"/api/v1/webhooks/luma/{JOB}/tok3n-value"
     record = logging.LogRecord("django.request", logging.WARNING, __file__, 1,
-                               "Internal Server Error: %s", (f"/api/v1/webhooks/luma/{JOB}/tok3n-value",), None)
+                               "Internal Server Error: %s", (path,), None)
     line = formatter().format(record)
     assert "tok3n-value" not in line and JOB in line
