@@ -1,6 +1,7 @@
 """API enqueue throughput under gunicorn: reelqueue's API vs a minimal DRF view that only inserts the row.
 
     python -m bench.api_enqueue [--duration-s 10] [--connections 8] [--workers 4]
+                                [--sides baseline reelqueue reelqueue-sql]
 
 Both sides run under the same gunicorn (sync workers, ``--workers``), on a fresh Postgres
 database each, with DRF token authentication, and receive the same request: POST
@@ -10,6 +11,8 @@ database each, with DRF token authentication, and receive the same request: POST
   the job and its outbox row in one transaction, publish the message to SQS (this benchmark's
   own moto server), mark the outbox row sent, answer with the job read back (live progress from
   Redis). The per-user POST throttle is raised out of the way (its Redis check still runs).
+  Run twice: publishing to SQS (moto's server, a Python process on the same CPUs), and with the
+  SQL lease queue (the message is one more INSERT), to show what the publish itself costs.
 - **baseline** (``bench/baseline_api/``): validate, insert one row, answer ``{id, status}``.
 
 The load is closed-loop and bounded: ``--connections`` keep-alive clients on 127.0.0.1 for
