@@ -145,6 +145,27 @@ def test_jobs_run_end_to_end_and_their_messages_are_deleted(world):
                                 production_path="") == 3
 
 
+class CountingConsumer(InMemoryConsumer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ack_calls: list[int] = []
+
+    def ack(self, messages) -> None:
+        self.ack_calls.append(len(messages))
+        super().ack(messages)
+
+
+def test_acknowledgements_are_sent_in_batches_and_never_left_waiting(world):
+    send_video(world, 12)
+    consumer = CountingConsumer(world.broker, "video")
+    options = {"receive_wait_s": 2.0, "metrics": WorkerMetrics(), "ack_linger_s": 0.3}
+    worker = Worker(consumer, {JobKind.VIDEO: world.video_handler()}, world.publisher,
+                    concurrency=1, **options)
+    with running(worker):
+        eventually(lambda: world.broker.depth("video") == 0, timeout_s=1.5)  # no long poll holds acks
+    assert sum(consumer.ack_calls) == 12 and len(consumer.ack_calls) <= 4
+
+
 # --- poison messages and outcomes ----------------------------------------------------------------
 
 

@@ -92,6 +92,7 @@ class Worker:
         backoff: Backoff | None = None,
         metrics: WorkerMetrics | None = None,
         health: Health | None = None,
+        ack_linger_s: float = 1.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -113,6 +114,8 @@ class Worker:
         self._stopping = False  # a plain flag: set from a signal handler, read everywhere
         self._running: set[Delivery] = set()
         self._acks: list[ReceivedMessage] = []
+        self._acks_since_s = 0.0  # when the oldest pending ack was queued
+        self.ack_linger_s = ack_linger_s
         self._changed = threading.Condition()
 
     # --- control -------------------------------------------------------------------------------
@@ -138,14 +141,22 @@ class Worker:
             self.heartbeat.stop()
 
     def turn(self) -> None:
-        """One loop turn: beat, flush acks, wait out a backoff, receive what free slots can take."""
+        """One loop turn: beat, flush due acks, wait out a backoff, receive what free slots can take.
+
+        Acks are sent in batches (SQS bills per request): they wait until ten are pending, the
+        oldest is ``ack_linger_s`` old, or a receive finds the queue empty; while some wait, the
+        receive is a short poll so they are never held up by a long one.
+        """
         self.health.beat()
-        self.flush_acks()
+        self.flush_acks(due_only=True)
         if self.backoff.pending and self._pause(self.backoff.delay_s()):
             return
         free = self._free_slots()
         if free and not self._stopping:
-            self.dispatch(self.receive(free))
+            messages = self.receive(free)
+            if not messages:
+                self.flush_acks()
+            self.dispatch(messages)
 
     def drain(self) -> list[str]:
         deadline_s = time.monotonic() + self.shutdown_deadline_s
@@ -166,7 +177,8 @@ class Worker:
     def receive(self, free: int) -> list[ReceivedMessage]:
         started_s = time.monotonic()
         try:
-            messages = self.consumer.receive(max_messages=min(free, MAX_BATCH), wait_s=self.receive_wait_s)
+            wait_s = 0 if self._acks else self.receive_wait_s
+            messages = self.consumer.receive(max_messages=min(free, MAX_BATCH), wait_s=wait_s)
         except Exception as exc:  # noqa: BLE001 - any outage: log, back off, stay up
             self._outage("receive", exc)
             self._receive_down = True
@@ -256,6 +268,8 @@ class Worker:
                 self.consumer.release(delivery.message)
             else:
                 with self._changed:
+                    if not self._acks:
+                        self._acks_since_s = time.monotonic()
                     self._acks.append(delivery.message)
         except Exception as exc:  # noqa: BLE001 - the message comes back after its visibility timeout
             self._outage(f"settle ({outcome.action.value})", exc, delivery)
@@ -298,8 +312,10 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - try again on the next beat
                 self._outage("extend", exc, delivery, back_off=False)
 
-    def flush_acks(self) -> None:
+    def flush_acks(self, *, due_only: bool = False) -> None:
         with self._changed:
+            if due_only and len(self._acks) < MAX_BATCH and not self._ack_overdue():
+                return
             pending, self._acks = self._acks, []
         for start in range(0, len(pending), MAX_BATCH):
             batch = pending[start:start + MAX_BATCH]
@@ -309,6 +325,9 @@ class Worker:
                 self._outage("ack", exc)
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _ack_overdue(self) -> bool:
+        return bool(self._acks) and time.monotonic() - self._acks_since_s >= self.ack_linger_s
 
     def _still_running(self, delivery: Delivery) -> bool:
         with self._changed:
