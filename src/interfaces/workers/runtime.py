@@ -73,6 +73,9 @@ class Delivery:
     job: JobMessage
     labels: JobLabels
     started_s: float = field(default_factory=time.monotonic)
+    # held while the heartbeat extends the message, and while the job's end takes it off the
+    # running set: an extend can never land after the message was released or acked
+    beat: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
 class Worker:
@@ -246,7 +249,7 @@ class Worker:
             self._finish(delivery, outcome)
 
     def _finish(self, delivery: Delivery, outcome: Outcome | None) -> None:
-        with self._changed:
+        with delivery.beat, self._changed:
             self._running.discard(delivery)
         self.paths.give_back(delivery.labels.production_path)
         self.metrics.in_flight.dec()
@@ -300,10 +303,11 @@ class Worker:
         with self._changed:
             running = list(self._running)
         for delivery in running:
-            if not self._still_running(delivery):
-                continue  # finished while earlier ones were extended: its message is acked
             try:
-                self.consumer.extend(delivery.message, visibility_timeout_s=self.visibility_timeout_s)
+                with delivery.beat:
+                    if not self._still_running(delivery):
+                        continue  # finished while earlier ones were extended: its message is settled
+                    self.consumer.extend(delivery.message, visibility_timeout_s=self.visibility_timeout_s)
                 handler = self.handlers[delivery.job.kind]
                 # a job that finished meanwhile released its lock: nothing was lost then
                 if not handler.renew_lock(delivery.job.job_id) and self._still_running(delivery):
