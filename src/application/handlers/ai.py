@@ -8,8 +8,6 @@ saves the provider's task id before anything else, and comes back with a delayed
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -56,7 +54,6 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         callback_url: Callable[[AIJob], str | None] = lambda job: None,
         poll_schedule: PollSchedule = PollSchedule(),
         input_url_expires_s: int = 3600,
-        workdir: Path | None = None,
         task_id_save_s: float = 120.0,
         **base: object,
     ) -> None:
@@ -68,7 +65,6 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         self.callback_url = callback_url
         self.poll_schedule = poll_schedule
         self.input_url_expires_s = input_url_expires_s
-        self.workdir = workdir
 
     def run(self, job: AIJob, should_stop: Stopper) -> Outcome:
         spec = CATALOGUE.get(job.model)
@@ -82,24 +78,17 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
 
     def run_local(self, job: AIJob, should_stop: Stopper) -> Outcome:
         job = self.start(job)
-        tmp = Path(tempfile.mkdtemp(prefix=f"reelqueue-{job.id}-", dir=self.workdir))
-        try:
-            generator = self._provider(self.local, job)
-            prepared = workflow_for(job).prepare(job)
-            video = generator.generate(
-                prepared, workdir=tmp, on_progress=self.report(job, "generating"),
-                should_stop=should_stop,
-            )
-            output = self._store(job, video.path)
-            output = replace(output, width=video.width, height=video.height,
-                             duration_s=video.num_frames / video.fps)
-        except Exception as exc:  # noqa: BLE001 - every failure is settled, none escapes
-            return self.settle_failure(job, exc)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        now = self.clock.now()
-        self.finish(job, lambda j: j.succeed((output,), now))
-        return Outcome.ack("succeeded")
+        return self.produce(job, lambda tmp: self.generate(job, tmp, should_stop))
+
+    def generate(self, job: AIJob, tmp: Path, should_stop: Stopper) -> tuple[Output, ...]:
+        generator = self._provider(self.local, job)
+        prepared = workflow_for(job).prepare(job)
+        video = generator.generate(
+            prepared, workdir=tmp, on_progress=self.report(job, "generating"), should_stop=should_stop,
+        )
+        output = self._store(job, video.path)
+        return (replace(output, width=video.width, height=video.height,
+                        duration_s=video.num_frames / video.fps),)
 
     # --- remote (Runway, Luma) -----------------------------------------------------------------
 
@@ -159,21 +148,15 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
     def collect(self, job: AIJob, provider: RemoteProvider, task: RemoteTask) -> Outcome:
         """Copy the provider's output into our storage at once (their URLs expire)."""
         job = self.start(job) if job.status is JobStatus.WAITING_PROVIDER else job
-        tmp = Path(tempfile.mkdtemp(prefix=f"reelqueue-{job.id}-", dir=self.workdir))
-        try:
+
+        def copy(tmp: Path) -> tuple[Output, ...]:
             if not task.output_urls:
                 raise PermanentError(f"{job.provider} reported success without an output")
             self.progress.record(job.id, stage="uploading", percent=0)
-            path = tmp / "video.mp4"
-            provider.download(task.output_urls[0], path)
-            output = self._store(job, path)
-        except Exception as exc:  # noqa: BLE001
-            return self.settle_failure(job, exc)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        now = self.clock.now()
-        self.finish(job, lambda j: j.succeed((output,), now))
-        return Outcome.ack("succeeded")
+            provider.download(task.output_urls[0], tmp / "video.mp4")
+            return (self._store(job, tmp / "video.mp4"),)
+
+        return self.produce(job, copy)
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from src.application.logs import job_log
@@ -18,7 +21,7 @@ from src.domain.errors import (
     ServiceUnavailable,
     TransientError,
 )
-from src.domain.jobs import Job
+from src.domain.jobs import Job, Output
 from src.domain.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class JobHandler(Generic[J]):
         lock_ttl_ms: int = 15 * 60 * 1000,
         cancel_check_interval_s: float = 2.0,
         locked_recheck_s: int = 60,
+        workdir: Path | None = None,
     ) -> None:
         self.jobs = jobs
         self.locks = locks
@@ -56,6 +60,7 @@ class JobHandler(Generic[J]):
         self.lock_ttl_ms = lock_ttl_ms
         self.cancel_check_interval_s = cancel_check_interval_s
         self.locked_recheck_s = locked_recheck_s
+        self.workdir = workdir  # where per-job temporary directories go (None: the system's)
         self._held: dict[str, Lock] = {}  # job id -> the lock of a delivery running now
 
     def handle(self, job_id: str, *, shutting_down: Stopper = _never) -> Outcome:
@@ -126,6 +131,20 @@ class JobHandler(Generic[J]):
         if last is not None:
             job = job.with_progress(last.stage, last.percent)
         return self.transition(job, outcome(job))
+
+    def produce(self, job: J, make: Callable[[Path], tuple[Output, ...]]) -> Outcome:
+        """Run ``make`` in a per-job temporary directory, removed whatever happens; save the
+        outputs as the job's success, or settle the failure."""
+        tmp = Path(tempfile.mkdtemp(prefix=f"reelqueue-{job.id}-", dir=self.workdir))
+        try:
+            outputs = make(tmp)
+        except Exception as exc:  # noqa: BLE001 - every failure is settled, none escapes
+            return self.settle_failure(job, exc)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        now = self.clock.now()
+        self.finish(job, lambda j: j.succeed(outputs, now))
+        return Outcome.ack("succeeded")
 
     def settle_failure(self, job: J, exc: Exception) -> Outcome:
         """Turn an exception from processing into a saved state and an outcome."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ class ProcessVideoJobHandler(JobHandler[VideoJob]):
         transcoder: Transcoder,
         fetcher: UrlFetcher,
         limits: VideoLimits = VideoLimits(),
-        workdir: Path | None = None,
         **base: object,
     ) -> None:
         super().__init__(**base)  # type: ignore[arg-type]
@@ -41,35 +39,24 @@ class ProcessVideoJobHandler(JobHandler[VideoJob]):
         self.transcoder = transcoder
         self.fetcher = fetcher
         self.limits = limits
-        self.workdir = workdir
 
     def run(self, job: VideoJob, should_stop: Stopper) -> Outcome:
         job = self.start(job)
-        try:
-            outputs = self.process(job, should_stop)
-        except Exception as exc:  # noqa: BLE001 - every failure is settled, none escapes
-            return self.settle_failure(job, exc)
-        now = self.clock.now()
-        self.finish(job, lambda j: j.succeed(outputs, now))
-        return Outcome.ack("succeeded")
+        return self.produce(job, lambda tmp: self.process(job, tmp, should_stop))
 
-    def process(self, job: VideoJob, should_stop: Stopper) -> tuple[Output, ...]:
-        tmp = Path(tempfile.mkdtemp(prefix=f"reelqueue-{job.id}-", dir=self.workdir))
-        try:
-            source = self.fetch_source(job, tmp / "source")
-            info = self.check_source(source)
-            self.check_disk(tmp, source)
-            if should_stop():
-                raise Interrupted("stopped before transcoding")
-            transcoded = self.transcoder.transcode(
-                source, tmp / "video.mp4", preset=job.preset,
-                on_progress=_checkpoint(self.report(job, "transcoding"), should_stop),
-            )
-            poster_at = min(job.poster_offset_s, max(info.duration_s - 0.1, 0))
-            poster = self.transcoder.poster(source, tmp / "poster.jpg", offset_s=poster_at)
-            return self.upload(job, tmp, transcoded, poster)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    def process(self, job: VideoJob, tmp: Path, should_stop: Stopper) -> tuple[Output, ...]:
+        source = self.fetch_source(job, tmp / "source")
+        info = self.check_source(source)
+        self.check_disk(tmp, source)
+        if should_stop():
+            raise Interrupted("stopped before transcoding")
+        transcoded = self.transcoder.transcode(
+            source, tmp / "video.mp4", preset=job.preset,
+            on_progress=_checkpoint(self.report(job, "transcoding"), should_stop),
+        )
+        poster_at = min(job.poster_offset_s, max(info.duration_s - 0.1, 0))
+        poster = self.transcoder.poster(source, tmp / "poster.jpg", offset_s=poster_at)
+        return self.upload(job, tmp, transcoded, poster)
 
     def fetch_source(self, job: VideoJob, dest: Path) -> Path:
         record = self.report(job, "downloading")
