@@ -13,9 +13,11 @@ from typing import Any
 from django.db import models
 
 from src.domain.catalogue import CATALOGUE
+from src.domain.jobs import Job as DomainJob
 from src.domain.jobs import JobKind, Mode
 from src.domain.paths import ProductionPath
 from src.domain.status import JobStatus
+from src.infrastructure.db.repository import job_to_row
 
 STATUS_CHOICES = [(s.value, s.value.replace("_", " ")) for s in JobStatus]
 KIND_CHOICES = [(k.value, k.value) for k in JobKind]
@@ -45,6 +47,9 @@ class JsonColumn(models.JSONField):
         if value is None or not isinstance(value, str | bytes | bytearray):
             return value
         return json.loads(value)
+
+
+TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "submitted_at")
 
 
 class Job(models.Model):
@@ -88,6 +93,13 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.id}"
+
+    @classmethod
+    def from_domain(cls, job: DomainJob) -> Job:
+        """The row the library just wrote, without reading it back (an unsaved instance)."""
+        row = job_to_row(job)
+        row.update({name: getattr(job, name) for name in TIME_FIELDS if name in row})
+        return cls(**row)
 
     @property
     def is_running(self) -> bool:

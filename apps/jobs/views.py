@@ -41,10 +41,10 @@ NOT_FOUND = OpenApiResponse(DetailSerializer, description="no such job (or not y
 CONFLICT = OpenApiResponse(DetailSerializer, description="the job's status does not allow this")
 
 
-def job_response(request: Request, job_id: str, code: int = status.HTTP_200_OK) -> Response:
-    job = with_live_progress([Job.objects.get(pk=job_id)])[0]
+def job_response(request: Request, row: Job, code: int = status.HTTP_200_OK) -> Response:
+    job = with_live_progress([row])[0]
     context = {"request": request, "sign_output": output_signer()}
-    headers = {"Location": f"/api/v1/jobs/{job_id}"} if code == status.HTTP_202_ACCEPTED else None
+    headers = {"Location": f"/api/v1/jobs/{job.id}"} if code == status.HTTP_202_ACCEPTED else None
     return Response(JobSerializer(job, context=context).data, status=code, headers=headers)
 
 
@@ -62,7 +62,7 @@ class VideoJobCreate(APIView):
         source = data.validated_data["source"]
         inputs.check_keys(request.user, services.adapters().storage, {"source": source})
         job = services.job_service().submit_video(data.command(owner_id(request.user)))
-        return job_response(request, job.id, status.HTTP_202_ACCEPTED)
+        return job_response(request, Job.from_domain(job), status.HTTP_202_ACCEPTED)
 
 
 class AIJobCreate(APIView):
@@ -73,7 +73,7 @@ class AIJobCreate(APIView):
         image = data.validated_data.get("input_image")
         inputs.check_keys(request.user, services.adapters().storage, {"input_image": image})
         job = services.job_service().submit_ai(data.command(owner_id(request.user)))
-        return job_response(request, job.id, status.HTTP_202_ACCEPTED)
+        return job_response(request, Job.from_domain(job), status.HTTP_202_ACCEPTED)
 
 
 class AIBatchCreate(APIView):
@@ -116,8 +116,7 @@ class JobDetail(APIView):
     @extend_schema(responses={200: JobSerializer, 404: NOT_FOUND},
                    summary="A job: status, live progress, outputs with short-lived download URLs")
     def get(self, request: Request, job_id: str) -> Response:
-        get_object_or_404(visible_jobs(request.user), pk=job_id)
-        return job_response(request, job_id)
+        return job_response(request, get_object_or_404(visible_jobs(request.user), pk=job_id))
 
 
 class JobCancel(APIView):
@@ -125,8 +124,8 @@ class JobCancel(APIView):
                    summary="Cancel a queued or waiting job (a running one stops at its next step)")
     def post(self, request: Request, job_id: str) -> Response:
         row = get_object_or_404(visible_jobs(request.user), pk=job_id)
-        services.job_service().cancel(services.load_job(row.kind, job_id))
-        return job_response(request, job_id)
+        cancelled = services.job_service().cancel(services.load_job(row.kind, job_id))
+        return job_response(request, Job.from_domain(cancelled))
 
 
 class JobRetry(APIView):
@@ -134,8 +133,8 @@ class JobRetry(APIView):
                    summary="Retry a failed or cancelled job: a new attempt of the same job")
     def post(self, request: Request, job_id: str) -> Response:
         row = get_object_or_404(visible_jobs(request.user), pk=job_id)
-        services.job_service().retry(services.load_job(row.kind, job_id))
-        return job_response(request, job_id, status.HTTP_202_ACCEPTED)
+        retried = services.job_service().retry(services.load_job(row.kind, job_id))
+        return job_response(request, Job.from_domain(retried), status.HTTP_202_ACCEPTED)
 
 
 class BatchDetail(APIView):
