@@ -98,7 +98,7 @@ def test_a_stalled_create_is_an_unknown_outcome_with_one_generation(luma, luma_s
 
 
 def test_callbacks_follow_each_state_change():
-    with CallbackReceiver() as receiver, FakeLuma(generation_s=0.1, queue_s=0.05) as server:
+    with CallbackReceiver() as receiver, FakeLuma(generation_s=0.6, queue_s=0.05) as server:
         provider = LumaProvider(api_key=server.api_key, base_url=server.base_url, timeout_s=1)
         provider.submit(t2v(), input_image_url=None, callback_url=receiver.base_url + "/hook/token")
 
