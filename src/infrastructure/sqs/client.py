@@ -29,13 +29,19 @@ UNAVAILABLE_CODES = {"ServiceUnavailable", "InternalError", "RequestThrottled", 
 def make_sqs_client(
     *, region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS
 ) -> Any:
-    config = Config(
+    config = client_config(region=region, max_attempts=max_attempts, read_timeout_s=READ_TIMEOUT_S)
+    return boto3.client("sqs", endpoint_url=endpoint_url, config=config)
+
+
+def client_config(*, region: str, max_attempts: int, read_timeout_s: float, **extra: Any) -> Config:
+    """Connect timeout and standard retries shared by every AWS client of the library."""
+    return Config(
         region_name=region,
         connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
+        read_timeout=read_timeout_s,
         retries={"max_attempts": max_attempts, "mode": "standard"},
+        **extra,
     )
-    return boto3.client("sqs", endpoint_url=endpoint_url, config=config)
 
 
 def error_code(exc: ClientError) -> str:

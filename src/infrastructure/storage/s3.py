@@ -10,16 +10,20 @@ from typing import Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from src.domain.errors import PermanentError, ReelqueueError, ServiceUnavailable
-from src.infrastructure.sqs.client import CONNECTION_ERRORS, MAX_ATTEMPTS, UNAVAILABLE_CODES, error_code
+from src.infrastructure.sqs.client import (
+    CONNECTION_ERRORS,
+    MAX_ATTEMPTS,
+    UNAVAILABLE_CODES,
+    client_config,
+    error_code,
+)
 from src.infrastructure.storage.keys import check_expiry, check_key
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 5
 READ_TIMEOUT_S = 60
 MULTIPART_CHUNK_BYTES = 16 * 1024 * 1024
 NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
@@ -30,12 +34,8 @@ TRANSFER = TransferConfig(multipart_threshold=MULTIPART_CHUNK_BYTES,
 def make_s3_client(
     *, region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS
 ) -> Any:
-    config = Config(
-        region_name=region,
-        signature_version="s3v4",
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+    config = client_config(
+        region=region, max_attempts=max_attempts, read_timeout_s=READ_TIMEOUT_S, signature_version="s3v4",
         s3={"addressing_style": "path" if endpoint_url else "auto"},
     )
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
