@@ -1,6 +1,7 @@
 """Drain pre-queued no-op jobs from SQS (moto's server): reelqueue vs Celery 5 vs a raw boto3 loop.
 
-    python -m bench.drain_sqs [--jobs 500] [--concurrency 1 4] [--sides raw reelqueue celery]
+    python -m bench.drain_sqs [--jobs 500] [--concurrency 1 4]
+                              [--sides raw reelqueue reelqueue-prefetch celery]
 
 All three sides talk to the same moto server through the same counting proxy
 (``tests/fakes/sqs_proxy.py``), so SQS requests are counted alike on every side. Each side gets
@@ -9,7 +10,9 @@ process drains it:
 
 - **reelqueue**: ``bench/noop_worker.py`` -- the real runtime and SqsConsumer; each job is a real
   row in a fresh Postgres database, locked in Redis, moved queued -> processing -> succeeded,
-  its progress flushed from Redis; worker concurrency 1 and 4;
+  its progress flushed from Redis; worker concurrency 1 and 4; with the default settings
+  (receives only for free slots) and, as ``reelqueue-prefetch``, with ``--prefetch 10`` (each
+  receive asks for ten messages, held until a slot frees);
 - **Celery 5.7** (``bench/peer_celery.py``, in ``bench/.venv-peers``): its SQS broker, a no-op task,
   prefork pool with ``-c`` 1 and 4, defaults otherwise;
 - **raw boto3 loop**: ReceiveMessage (10, long poll) then DeleteMessageBatch, one thread -- moto's
@@ -83,7 +86,7 @@ def raw_side(run: Run, concurrency: int) -> Result:
     return _drain(run, "raw boto3 loop", "1 thread", url, command, env={})
 
 
-def reelqueue_side(run: Run, concurrency: int) -> Result:
+def reelqueue_side(run: Run, concurrency: int, prefetch: int = 0) -> Result:
     prefix = f"rq-{uuid.uuid4().hex[:8]}-"
     keys = redis_prefix("drain-sqs")
     with postgres_database() as db:
@@ -96,8 +99,9 @@ def reelqueue_side(run: Run, concurrency: int) -> Result:
             raise RuntimeError("seeding reelqueue's jobs failed")
         queue_url = run.client().get_queue_url(QueueName=prefix + "video")["QueueUrl"]
         command = [sys.executable, "-m", "bench.noop_worker", "run", "--concurrency", str(concurrency),
-                   "--sqs-endpoint", run.proxy.url, *common]
-        result = _drain(run, "reelqueue", str(concurrency), queue_url, command, env={})
+                   "--prefetch", str(prefetch), "--sqs-endpoint", run.proxy.url, *common]
+        side = f"reelqueue, prefetch {prefetch}" if prefetch else "reelqueue"
+        result = _drain(run, side, str(concurrency), queue_url, command, env={})
         result.note = "; ".join(filter(None, [_check_jobs(url, result.jobs), result.note]))
     delete_redis_keys(keys)
     return result
@@ -117,8 +121,13 @@ def celery_side(run: Run, concurrency: int) -> Result:
     return _drain(run, "Celery 5.7 (SQS broker)", str(concurrency), url, command, env=env)
 
 
+def reelqueue_prefetch_side(run: Run, concurrency: int) -> Result:
+    return reelqueue_side(run, concurrency, prefetch=10)
+
+
 SIDES: dict[str, Callable[[Run, int], Result]] = {
-    "raw": raw_side, "reelqueue": reelqueue_side, "celery": celery_side,
+    "raw": raw_side, "reelqueue": reelqueue_side, "reelqueue-prefetch": reelqueue_prefetch_side,
+    "celery": celery_side,
 }
 
 
@@ -194,7 +203,7 @@ def raw_worker(endpoint: str, queue_url: str) -> None:
 
 
 def run_all(*, jobs: int = 500, concurrencies: tuple[int, ...] = (1, 4),
-            sides: tuple[str, ...] = ("raw", "reelqueue", "celery")) -> list[Result]:
+            sides: tuple[str, ...] = ("raw", "reelqueue", "reelqueue-prefetch", "celery")) -> list[Result]:
     peers_python = peers.python() if "celery" in sides else ""
     results: list[Result] = []
     with moto_server() as moto_url:
@@ -235,7 +244,7 @@ def main() -> None:
     parser.add_argument("command", nargs="?", default="bench", choices=("bench", "raw-worker"))
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--sides", nargs="+", default=["raw", "reelqueue", "celery"], choices=list(SIDES))
+    parser.add_argument("--sides", nargs="+", default=list(SIDES), choices=list(SIDES))
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--queue-url", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -44,7 +44,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         database_url=args.database_url, redis_url=args.redis_url, queue_backend=args.queue_backend,
         sqs_endpoint_url=args.sqs_endpoint, sqs_queue_prefix=args.sqs_prefix,
-        concurrency=args.concurrency, visibility_timeout_s=300, log_level="WARNING",
+        concurrency=args.concurrency, prefetch=args.prefetch, visibility_timeout_s=300,
+        log_level="WARNING",
     )
 
 
@@ -108,7 +109,8 @@ def run(args: argparse.Namespace) -> None:
                           clock=adapters.clock, retry_policy=retry_policy(settings),
                           lock_ttl_ms=settings.lock_ttl_ms)
     worker = _worker_class()(adapters.consumer_factory(QUEUE), {JobKind.VIDEO: handler}, adapters.publisher,
-                    concurrency=settings.concurrency, visibility_timeout_s=settings.visibility_timeout_s,
+                    concurrency=settings.concurrency, prefetch=settings.prefetch,
+                    visibility_timeout_s=settings.visibility_timeout_s,
                     shutdown_deadline_s=10)
     try:
         with stop_on_signals(worker.stop):
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--seed-endpoint", default="", help="SQS endpoint for seeding (moto, not the proxy)")
     parser.add_argument("--sqs-prefix", default="rq-bench-")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--prefetch", type=int, default=0, help="REELQUEUE_PREFETCH of the worker")
     parser.add_argument("--jobs", type=int, default=500)
     args = parser.parse_args()
     seed(args) if args.command == "seed" else run(args)

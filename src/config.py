@@ -71,6 +71,7 @@ class Settings:
     queue: str = ""  # empty: the worker kind's default (video, ai-gpu, ai-remote)
     worker_type: str = "remote"  # gpu | remote (AI workers)
     concurrency: int = 1
+    prefetch: int = 0  # messages received ahead of free slots (0-10); 0 for long jobs
     path_concurrency: str = ""  # e.g. "cinema=1,fashion=4"
     shutdown_deadline_s: float = 60.0
     metrics_port: int = 0  # 0: no metrics server

@@ -135,6 +135,51 @@ def test_the_pool_never_runs_or_receives_more_messages_than_its_free_slots(world
     assert handler.max_running == 2 and len(handler.done) == 5
 
 
+class ReceiveCountingConsumer(InMemoryConsumer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.receives: list[int] = []
+
+    def receive(self, *, max_messages, wait_s):
+        got = super().receive(max_messages=max_messages, wait_s=wait_s)
+        if got:
+            self.receives.append(len(got))
+        return got
+
+
+def test_prefetch_receives_ahead_of_free_slots_but_runs_no_more_than_the_pool(world):
+    send_video(world, 8)
+    handler = GatedHandler()
+    consumer = ReceiveCountingConsumer(world.broker, "video")
+    worker = Worker(consumer, {JobKind.VIDEO: handler}, world.publisher, concurrency=2, prefetch=3,
+                    receive_wait_s=0.02, metrics=WorkerMetrics())
+    with running(worker):
+        eventually(lambda: len(handler.running) == 2)
+        time.sleep(0.1)
+        assert consumer.receives == [5]  # two to run, three held
+        assert len([m for m in stored(world, "video") if m.receive_count == 0]) == 3
+        handler.gate.set()
+        eventually(lambda: world.broker.depth("video") == 0)
+    assert handler.max_running == 2 and len(handler.done) == 8
+    assert consumer.receives == [5, 3]  # the held ones started without a receive of their own
+
+
+def test_prefetched_messages_stay_invisible_while_held_and_go_back_at_once_on_shutdown(world):
+    send_video(world, 3)
+    handler = GatedHandler()
+    worker = make_worker(world, {JobKind.VIDEO: handler}, concurrency=1, prefetch=2,
+                         visibility_timeout_s=30, heartbeat_interval_s=0.02)
+    with running(worker):
+        eventually(lambda: len(handler.running) == 1)
+        for _ in range(3):  # 75 s: past the visibility timeout of the held messages
+            world.clock.advance(25)
+            time.sleep(0.15)  # a few beats
+            assert world.broker.receive("video", 10) == []
+    # the running job handed back at its checkpoint, the two held ones without starting
+    assert [m.receive_count for m in world.broker.receive("video", 10)] == [2, 2, 2]
+    assert handler.done == []
+
+
 def test_jobs_run_end_to_end_and_their_messages_are_deleted(world):
     ids = send_video(world, 3)
     worker = make_worker(world, {JobKind.VIDEO: world.video_handler()}, concurrency=3)

@@ -35,6 +35,9 @@ def parse_args(kind: JobKind, argv: Sequence[str] | None, settings: Settings) ->
                         help="queue to consume (REELQUEUE_QUEUE; empty: by worker kind and type)")
     parser.add_argument("--concurrency", type=int, default=settings.concurrency,
                         help="jobs run at once (REELQUEUE_CONCURRENCY; default %(default)s)")
+    parser.add_argument("--prefetch", type=int, default=settings.prefetch,
+                        help="messages received ahead of free slots, 0-10 (REELQUEUE_PREFETCH; "
+                             "default %(default)s: only as many as free slots)")
     if kind is JobKind.AI:
         parser.add_argument("--worker-type", choices=("gpu", "remote"), default=settings.worker_type,
                             help="gpu: local Wan; remote: Runway and Luma (REELQUEUE_WORKER_TYPE)")
@@ -48,11 +51,13 @@ def parse_args(kind: JobKind, argv: Sequence[str] | None, settings: Settings) ->
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
+    if not 0 <= args.prefetch <= 10:
+        parser.error("--prefetch must be between 0 and 10")
     worker_type = getattr(args, "worker_type", settings.worker_type)
     return replace(
         settings, queue=args.queue or default_queue(kind, worker_type), concurrency=args.concurrency,
-        worker_type=worker_type, metrics_port=args.metrics_port, health_file=args.health_file,
-        log_level=args.log_level,
+        prefetch=args.prefetch, worker_type=worker_type, metrics_port=args.metrics_port,
+        health_file=args.health_file, log_level=args.log_level,
         path_concurrency=getattr(args, "path_concurrency", settings.path_concurrency),
     )
 

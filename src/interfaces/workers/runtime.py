@@ -1,12 +1,15 @@
 """The consumer loop: receive in batches, run jobs on a bounded pool, act on each outcome.
 
 One main thread receives and dispatches; each job runs on its own daemon thread, at most
-``concurrency`` at once, and the loop never receives more messages than it has free slots.
-A heartbeat thread keeps running jobs' messages invisible and their idempotency locks alive.
+``concurrency`` at once. By default the loop never receives more messages than it has free
+slots; ``prefetch`` lets it hold up to that many more, received ahead and started as slots
+free up (fewer receives per job for short jobs; keep it 0 for long ones, whose queued
+neighbours should go to idle workers instead). A heartbeat thread keeps running jobs' and
+prefetched messages invisible, and running jobs' idempotency locks alive.
 Outages (broker, database, Redis) are logged and waited out with a backoff; the process stays up.
 
 Shutdown (:meth:`Worker.stop`, safe to call from a signal handler): stop receiving, hand
-received-but-unstarted messages back, let running jobs reach a checkpoint within
+received-but-unstarted (prefetched) messages back, let running jobs reach a checkpoint within
 ``shutdown_deadline_s`` (handlers then save the job as queued and return RELEASE), flush acks.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -96,13 +100,17 @@ class Worker:
         metrics: WorkerMetrics | None = None,
         health: Health | None = None,
         ack_linger_s: float = 1.0,
+        prefetch: int = 0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if not 0 <= prefetch <= MAX_BATCH:
+            raise ValueError(f"prefetch must be 0-{MAX_BATCH}")
         self.consumer = consumer
         self.handlers = dict(handlers)
         self.publisher = publisher
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self.describe = describe
         self.paths = PathSlots(path_limits or {})
         self.visibility_timeout_s = visibility_timeout_s
@@ -116,6 +124,10 @@ class Worker:
         self._receive_down = False
         self._stopping = False  # a plain flag: set from a signal handler, read everywhere
         self._running: set[Delivery] = set()
+        self._waiting: deque[ReceivedMessage] = deque()  # prefetched, not started yet
+        # held while the heartbeat extends prefetched messages and while one is taken off: an
+        # extend never lands after a message was handed back
+        self._waiting_lock = threading.Lock()
         self._acks: list[ReceivedMessage] = []
         self._acks_since_s = 0.0  # when the oldest pending ack was queued
         self.ack_linger_s = ack_linger_s
@@ -139,6 +151,7 @@ class Worker:
                 self.turn()
             log.info("stopping: no new messages; %d running job(s) get up to %ss to reach a checkpoint",
                      len(self._running), self.shutdown_deadline_s)
+            self.hand_back_waiting()
             return self.drain()
         finally:
             self.heartbeat.stop()
@@ -155,11 +168,17 @@ class Worker:
         if self.backoff.pending and self._pause(self.backoff.delay_s()):
             return
         free = self._free_slots()
-        if free and not self._stopping:
-            messages = self.receive(free)
-            if not messages:
-                self.flush_acks()
-            self.dispatch(messages)
+        if not free or self._stopping:
+            return
+        if self._waiting:
+            self.dispatch(self._take_waiting(free))
+            return
+        messages = self.receive(free + self.prefetch)
+        if not messages:
+            self.flush_acks()
+        self.dispatch(messages[:free])
+        with self._waiting_lock:
+            self._waiting.extend(messages[free:])
 
     def drain(self) -> list[str]:
         deadline_s = time.monotonic() + self.shutdown_deadline_s
@@ -191,6 +210,15 @@ class Worker:
             self._receive_down = False
             self.backoff.succeeded()
         return messages
+
+    def _take_waiting(self, count: int) -> list[ReceivedMessage]:
+        with self._waiting_lock:
+            return [self._waiting.popleft() for _ in range(min(count, len(self._waiting)))]
+
+    def hand_back_waiting(self) -> None:
+        """Shutdown: prefetched messages go back to the queue for other workers at once."""
+        for message in self._take_waiting(len(self._waiting)):
+            self._release(message, "shutting down before it started")
 
     def dispatch(self, messages: Sequence[ReceivedMessage]) -> None:
         deferred = [m for m in messages if not self.dispatch_one(m)]
@@ -299,7 +327,14 @@ class Worker:
     # --- heartbeat and acks --------------------------------------------------------------------
 
     def extend_running(self) -> None:
-        """Keep each running job's message invisible and its idempotency lock alive."""
+        """Keep each running job's message invisible and its idempotency lock alive, and
+        prefetched messages invisible until they start."""
+        with self._waiting_lock:
+            for message in self._waiting:
+                try:
+                    self.consumer.extend(message, visibility_timeout_s=self.visibility_timeout_s)
+                except Exception as exc:  # noqa: BLE001 - try again on the next beat
+                    self._outage("extend", exc, back_off=False)
         with self._changed:
             running = list(self._running)
         for delivery in running:

@@ -46,7 +46,7 @@ def build_worker(kind: JobKind, adapters: bootstrap.Adapters, *, metrics: Worker
         handlers = {JobKind.AI: bootstrap.ai_handler(adapters)}
         describe = ai_labels(adapters.ai_jobs)
     options: dict[str, Any] = dict(
-        concurrency=settings.concurrency, describe=describe,
+        concurrency=settings.concurrency, prefetch=settings.prefetch, describe=describe,
         path_limits=parse_path_limits(settings.path_concurrency),
         visibility_timeout_s=settings.visibility_timeout_s,
         heartbeat_interval_s=heartbeat_interval_s(settings),
