@@ -1,6 +1,7 @@
 """Drain pre-queued no-op jobs from Postgres: reelqueue's SQL lease queue vs Procrastinate.
 
-    python -m bench.drain_sql [--jobs 5000] [--concurrency 1 4] [--sides reelqueue procrastinate]
+    python -m bench.drain_sql [--jobs 5000] [--concurrency 1 4]
+                              [--sides reelqueue reelqueue-prefetch procrastinate]
                               [--state sql|redis]
 
 Each side gets a fresh Postgres database on the machine's server holding ``--jobs`` queued
@@ -8,9 +9,10 @@ no-op jobs, then one worker process drains it:
 
 - **reelqueue** (``bench/noop_worker.py``): the real runtime and ``SqlQueueConsumer``; each job is a
   row in ``rq_jobs`` with its message in ``rq_queue_messages``, locked, moved queued -> processing
-  -> succeeded, its progress flushed, its message acked. ``--state sql`` (default) keeps the locks
-  and progress in the same Postgres, so both sides need nothing but Postgres; ``--state redis``
-  puts them in Redis, as the production profile does.
+  -> succeeded, its progress flushed, its message acked; with the default settings and, as
+  ``reelqueue-prefetch``, with ``--prefetch 10`` (claims of ten messages). ``--state sql``
+  (default) keeps the locks and progress in the same Postgres, so both sides need nothing but
+  Postgres; ``--state redis`` puts them in Redis, as the production profile does.
 - **Procrastinate 3.10** (``bench/peer_procrastinate.py``, in ``bench/.venv-peers``): an async no-op
   task, ``run_worker(concurrency=N, wait=False)``.
 
@@ -53,7 +55,7 @@ PROCRASTINATE_LEFT = ("SELECT count(*) FILTER (WHERE status = 'todo'),"
                       " count(*) FILTER (WHERE status IN ('todo', 'doing')) FROM procrastinate_jobs")
 
 
-def reelqueue_side(jobs: int, concurrency: int, state: str, peers_python: str) -> Result:
+def reelqueue_side(jobs: int, concurrency: int, state: str, peers_python: str, prefetch: int = 0) -> Result:
     keys = redis_prefix("drain-sql")
     with postgres_database() as db:
         url = sqlalchemy_url(db)
@@ -65,8 +67,10 @@ def reelqueue_side(jobs: int, concurrency: int, state: str, peers_python: str) -
         if seed.wait(120) != 0:
             raise RuntimeError("seeding reelqueue's jobs failed")
         command = [sys.executable, "-m", "bench.noop_worker", "run", "--concurrency", str(concurrency),
-                   *common]
+                   "--prefetch", str(prefetch), *common]
         side = f"reelqueue SQL lease queue ({'Postgres + Redis' if state == 'redis' else 'Postgres only'})"
+        if prefetch:
+            side += f", prefetch {prefetch}"
         result = _drain(url, REELQUEUE_LEFT, jobs, side, concurrency, command)
         result.note = "; ".join(filter(None, [_check_reelqueue(url, result.jobs), result.note]))
     delete_redis_keys(keys)
@@ -86,8 +90,13 @@ def procrastinate_side(jobs: int, concurrency: int, state: str, peers_python: st
     return result
 
 
+def reelqueue_prefetch_side(jobs: int, concurrency: int, state: str, peers_python: str) -> Result:
+    return reelqueue_side(jobs, concurrency, state, peers_python, prefetch=10)
+
+
 SIDES: dict[str, Callable[[int, int, str, str], Result]] = {
-    "reelqueue": reelqueue_side, "procrastinate": procrastinate_side,
+    "reelqueue": reelqueue_side, "reelqueue-prefetch": reelqueue_prefetch_side,
+    "procrastinate": procrastinate_side,
 }
 
 
@@ -145,7 +154,7 @@ def _check_procrastinate(url: str, jobs: int) -> str:
 
 
 def run_all(*, jobs: int = 5000, concurrencies: tuple[int, ...] = (1, 4),
-            sides: tuple[str, ...] = ("reelqueue", "procrastinate"), state: str = "sql") -> list[Result]:
+            sides: tuple[str, ...] = tuple(SIDES), state: str = "sql") -> list[Result]:
     peers_python = peers.python() if "procrastinate" in sides else ""
     return [SIDES[side](jobs, concurrency, state, peers_python)
             for concurrency in concurrencies for side in sides]

@@ -264,6 +264,24 @@ def test_a_stale_handle_after_redelivery_cannot_ack_or_release(rig: QueueRig) ->
     assert [body for body, _ in rig.dead(queue)] == [sent.encode()]
 
 
+def test_one_ack_of_a_batch_deletes_its_current_leases_and_skips_a_stale_one(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue) for _ in range(3)])
+    consumer = rig.consumer(queue)
+    first = consumer.receive(max_messages=10, wait_s=1)
+    rig.advance(PAST_VISIBILITY_S)
+    second = consumer.receive(max_messages=2, wait_s=1)  # two of the three leased again
+    renewed = {m.message_id for m in second}
+    stale = [m for m in first if m.message_id in renewed][:1]
+
+    consumer.ack([*stale, *second])
+    rig.advance(PAST_VISIBILITY_S)
+
+    assert len(first) == 3 and len(second) == 2
+    left = consumer.receive(max_messages=10, wait_s=1)
+    assert [m.message_id for m in left] == [m.message_id for m in first if m.message_id not in renewed]
+
+
 def test_a_body_over_one_mebibyte_or_a_long_delay_is_refused(rig: QueueRig) -> None:
     queue = rig.new_queue()
     huge = JobMessage(kind=JobKind.VIDEO, job_id="x" * (1024 * 1024), queue=queue)

@@ -71,3 +71,33 @@ def test_a_connection_lost_mid_use_is_service_unavailable_once_then_the_pool_rec
     with pytest.raises(JobNotFound):
         repository.get("no-such-job")
     engine.dispose()
+
+
+def test_a_relaxed_transaction_skips_the_wait_for_the_disk_for_itself_only(postgres_url):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)  # one connection, reused
+
+    def setting(conn: sa.Connection) -> str:
+        return conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+    with engine_module.relaxed_transaction(engine) as conn:
+        inside = setting(conn)
+    with engine.begin() as conn:
+        after = setting(conn)
+
+    assert (inside, after) == ("off", "on")
+    engine.dispose()
+
+
+def test_a_relaxed_transaction_commits_and_rolls_back_like_any_other(postgres_url):
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS relaxed_probe (n int)")
+    with engine_module.relaxed_transaction(engine) as conn:
+        conn.exec_driver_sql("INSERT INTO relaxed_probe VALUES (1)")
+    with pytest.raises(RuntimeError), engine_module.relaxed_transaction(engine) as conn:
+        conn.exec_driver_sql("INSERT INTO relaxed_probe VALUES (2)")
+        raise RuntimeError("undo")
+
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT array_agg(n) FROM relaxed_probe").scalar() == [1]
+    engine.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +92,20 @@ def _use_wal(cursor: Any) -> None:
 def _begin_immediate(connection: sa.Connection) -> None:
     """Take the write lock at BEGIN so read-then-write transactions never deadlock on upgrade."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def relaxed_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction whose commit does not wait for its WAL record to reach the disk (on Postgres,
+    ``synchronous_commit`` off for this transaction only; SQLite in WAL mode with
+    ``synchronous=NORMAL`` already commits so).
+
+    Only for writes that a crash of the database server may lose without losing or repeating a
+    job: lease claims and acknowledgements, lock rows, progress. Postgres writes its log in order,
+    so such a commit becomes durable with the next durable commit of any session, at the latest
+    ``wal_writer_delay`` later; every job state change is a durable commit and flushes them.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        yield conn

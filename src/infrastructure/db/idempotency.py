@@ -2,6 +2,11 @@
 
 Acquire is one statement: insert the key, or take over a row whose lock has expired.
 Release and extend act only on a live row that still carries our token.
+
+Acquire and release commit without waiting for the disk (:func:`relaxed_transaction`): the job's
+next state change is durable and flushes them; a release that a database crash undoes leaves a
+lock that expires after its TTL (a redelivery meanwhile checks back later). Extends are durable,
+so a crash never shortens the lock of a job that is still running.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from src.application.ports import Clock, Lock
+from src.infrastructure.db.engine import relaxed_transaction
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import locks
 from src.infrastructure.db.timestamps import utc
@@ -27,20 +33,21 @@ class SqlIdempotency:
         lock = Lock(key, secrets.token_hex(16))
         values = {"key": key, "token": lock.token, "expires_at": self._expiry(ttl_ms)}
         statement = upsert(self.engine, locks, values, where=lambda _new: locks.c.expires_at <= self._now())
-        return lock if self._changed(statement) else None
+        return lock if self._changed(statement, relaxed=True) else None
 
     def extend(self, lock: Lock, *, ttl_ms: int) -> bool:
         statement = locks.update().where(*self._ours(lock)).values(expires_at=self._expiry(ttl_ms))
         return self._changed(statement)
 
     def release(self, lock: Lock) -> bool:
-        return self._changed(locks.delete().where(*self._ours(lock)))
+        return self._changed(locks.delete().where(*self._ours(lock)), relaxed=True)
 
     def _ours(self, lock: Lock) -> tuple[sa.ColumnElement[bool], ...]:
         return locks.c.key == lock.key, locks.c.token == lock.token, locks.c.expires_at > self._now()
 
-    def _changed(self, statement: sa.Executable) -> bool:
-        with translated_errors(), self.engine.begin() as conn:
+    def _changed(self, statement: sa.Executable, *, relaxed: bool = False) -> bool:
+        begin = relaxed_transaction if relaxed else sa.Engine.begin
+        with translated_errors(), begin(self.engine) as conn:
             return conn.execute(statement).rowcount == 1
 
     def _now(self) -> datetime:

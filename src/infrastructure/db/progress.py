@@ -1,7 +1,9 @@
 """Live progress in the ``rq_progress`` table, for deployments without Redis (embedded default).
 
 An API process reads what a worker process writes. One upsert per record: within a stage a
-lower percent is ignored, unless the stored row has outlived ``ttl_s``.
+lower percent is ignored, unless the stored row has outlived ``ttl_s``. Records commit without
+waiting for the disk (:func:`relaxed_transaction`): progress is best effort, the final state is
+saved with the job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlalchemy as sa
 
 from src.application.ports import Clock, Progress
 from src.domain.errors import ReelqueueError, ServiceUnavailable
+from src.infrastructure.db.engine import relaxed_transaction
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import progress
 from src.infrastructure.db.timestamps import from_db, utc
@@ -60,7 +63,7 @@ class SqlProgress:
         )
 
     def _execute(self, statement: sa.Executable) -> None:
-        with translated_errors(), self.engine.begin() as conn:
+        with translated_errors(), relaxed_transaction(self.engine) as conn:
             conn.execute(statement)
         self._degraded = False
 

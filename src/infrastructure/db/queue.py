@@ -7,7 +7,10 @@ only the current token can ack, extend, release or dead-letter; a message receiv
 
 Claims are atomic: ``SELECT ... FOR UPDATE SKIP LOCKED`` on Postgres; on SQLite the engine from
 :func:`src.infrastructure.db.engine.make_engine` starts every transaction with ``BEGIN IMMEDIATE``.
-Each claim is also a conditional update on ``receive_count``, so two claimers can never both win.
+A claim of up to ten messages is two statements; an ack of up to ten, one. Claims, acks and
+hand-backs commit without waiting for the disk (:func:`relaxed_transaction`): a crash of the
+database may undo them, which only delivers a message again (jobs are idempotent); extends and
+dead letters are durable.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sqlalchemy as sa
 from src.application.messages import MAX_BODY_BYTES, JobMessage
 from src.application.ports import Clock, ReceivedMessage
 from src.domain.errors import ReelqueueError, ServiceUnavailable
+from src.infrastructure.db.engine import relaxed_transaction
 from src.infrastructure.db.tables import queue_messages as t
 
 log = logging.getLogger(__name__)
@@ -51,13 +55,19 @@ class SqlQueuePublisher:
         self.clock = clock
 
     def publish(self, messages: Sequence[JobMessage], *, delay_s: int = 0) -> None:
+        if not messages:
+            return
+        with _db_errors("publish"), self.engine.begin() as conn:
+            self.publish_in(conn, messages, delay_s=delay_s)
+
+    def publish_in(self, conn: sa.Connection, messages: Sequence[JobMessage], *, delay_s: int = 0) -> None:
+        """Publish inside the caller's transaction on this queue's database: the messages
+        commit, or roll back, with whatever else it writes (a job and its message together)."""
         if not 0 <= delay_s <= MAX_DELAY_S:
             raise ReelqueueError(f"delay must be 0-{MAX_DELAY_S} s, got {delay_s}")
         now = self.clock.now()
         rows = [_row(m.queue, m.encode(), now, delay_s) for m in messages]
-        if not rows:
-            return
-        with _db_errors("publish"), self.engine.begin() as conn:
+        if rows:
             conn.execute(t.insert(), rows)
 
 
@@ -88,6 +98,8 @@ class SqlQueueConsumer:
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
     def _claim(self, limit: int) -> list[ReceivedMessage]:
+        """One transaction, two statements whatever the batch: lock the ready rows, then lease
+        them all with one token (each handle is the row id and that token)."""
         now = self.clock.now()
         ready = (
             sa.select(t.c.id, t.c.body, t.c.receive_count)
@@ -96,44 +108,38 @@ class SqlQueueConsumer:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        got: list[ReceivedMessage] = []
-        with _db_errors("receive"), self.engine.begin() as conn:
-            for row in conn.execute(ready).all():
-                claimed = self._claim_one(conn, row, now)
-                if claimed is not None:
-                    got.append(claimed)
-        return got
-
-    def _claim_one(self, conn: sa.Connection, row: sa.Row, now: datetime) -> ReceivedMessage | None:
-        same = sa.update(t).where(t.c.id == row.id, t.c.receive_count == row.receive_count,
-                                  t.c.dead_reason.is_(None))
-        if row.receive_count >= self.max_receive_count:
-            conn.execute(same.values(dead_reason=MAX_RECEIVE_REASON, lease_token=None))
-            log.warning("queue %s: message %s dead-lettered after %d receives",
-                        self.queue, row.id, row.receive_count)
-            return None
         token = uuid.uuid4().hex
-        visible_at = now + timedelta(seconds=self.visibility_timeout_s)
-        won = conn.execute(same.values(lease_token=token, visible_at=visible_at,
-                                       receive_count=row.receive_count + 1)).rowcount
-        if won != 1:
-            return None
-        return ReceivedMessage(queue=self.queue, body=row.body, message_id=str(row.id),
-                               receive_count=row.receive_count + 1, handle=(row.id, token))
+        with _db_errors("receive"), relaxed_transaction(self.engine) as conn:
+            rows = conn.execute(ready).all()
+            dead = [row.id for row in rows if row.receive_count >= self.max_receive_count]
+            live = [row for row in rows if row.receive_count < self.max_receive_count]
+            if dead:
+                conn.execute(sa.update(t).where(t.c.id.in_(dead))
+                             .values(dead_reason=MAX_RECEIVE_REASON, lease_token=None))
+                log.warning("queue %s: message(s) %s dead-lettered after %d receives", self.queue,
+                            ", ".join(map(str, dead)), self.max_receive_count)
+            if live:
+                conn.execute(sa.update(t).where(t.c.id.in_([row.id for row in live])).values(
+                    lease_token=token, receive_count=t.c.receive_count + 1,
+                    visible_at=now + timedelta(seconds=self.visibility_timeout_s)))
+        return [ReceivedMessage(queue=self.queue, body=row.body, message_id=str(row.id),
+                                receive_count=row.receive_count + 1, handle=(row.id, token))
+                for row in live]
 
     def _leased(self, message: ReceivedMessage) -> sa.ColumnElement[bool]:
         row_id, token = message.handle
         return sa.and_(t.c.id == row_id, t.c.lease_token == token, t.c.dead_reason.is_(None))
 
     def ack(self, messages: Sequence[ReceivedMessage]) -> None:
+        """One DELETE for the batch; a message whose lease is stale is left alone."""
         if not messages:
             return
-        with _db_errors("ack"), self.engine.begin() as conn:
-            for message in messages:
-                conn.execute(sa.delete(t).where(self._leased(message)))
+        leases = sa.tuple_(t.c.id, t.c.lease_token).in_([m.handle for m in messages])
+        with _db_errors("ack"), relaxed_transaction(self.engine) as conn:
+            conn.execute(sa.delete(t).where(leases, t.c.dead_reason.is_(None)))
 
     def release(self, message: ReceivedMessage) -> None:
-        self._set(message, "release", visible_at=self.clock.now())
+        self._set(message, "release", visible_at=self.clock.now(), relaxed=True)
 
     def extend(self, message: ReceivedMessage, *, visibility_timeout_s: int) -> None:
         visible_at = self.clock.now() + timedelta(seconds=visibility_timeout_s)
@@ -143,8 +149,11 @@ class SqlQueueConsumer:
         if self._set(message, "dead-letter", dead_reason=reason or "unspecified"):
             log.warning("queue %s: message %s dead-lettered: %s", self.queue, message.message_id, reason)
 
-    def _set(self, message: ReceivedMessage, action: str, **values: object) -> bool:
-        with _db_errors(action), self.engine.begin() as conn:
+    def _set(self, message: ReceivedMessage, action: str, *, relaxed: bool = False, **values: object) -> bool:
+        """A conditional update of one leased message. Extends and dead letters are durable: a
+        crash must not shorten a running job's lease; a lost hand-back only delays a message."""
+        begin = relaxed_transaction if relaxed else sa.Engine.begin
+        with _db_errors(action), begin(self.engine) as conn:
             changed = conn.execute(sa.update(t).where(self._leased(message)).values(**values)).rowcount
         if not changed:
             log.info("queue %s: %s of message %s ignored: stale lease", self.queue, action,
