@@ -157,7 +157,8 @@ class Worker:
             self.heartbeat.stop()
 
     def turn(self) -> None:
-        """One loop turn: beat, flush due acks, wait out a backoff, receive what free slots can take.
+        """One loop turn: beat, flush due acks, wait out a backoff, start prefetched messages or
+        receive what free slots (and the prefetch allowance) can take.
 
         Acks are sent in batches (SQS bills per request): they wait until ten are pending, the
         oldest is ``ack_linger_s`` old, or a receive finds the queue empty; while some wait, the
@@ -168,11 +169,15 @@ class Worker:
         if self.backoff.pending and self._pause(self.backoff.delay_s()):
             return
         free = self._free_slots()
-        if not free or self._stopping:
+        if self._stopping:
             return
         if self._waiting:
-            self.dispatch(self._take_waiting(free))
+            if free:
+                self.dispatch(self._take_waiting(free))
             return
+        if not free and not self.prefetch:
+            return
+        # with prefetch, the next messages are received while the last ones still run
         messages = self.receive(free + self.prefetch)
         if not messages:
             self.flush_acks()
