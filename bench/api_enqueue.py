@@ -8,11 +8,11 @@ database each, with DRF token authentication, and receive the same request: POST
 ``/api/v1/ai-jobs`` with ``{"model": "gen4.5", "mode": "t2v", "prompt": ...}``.
 
 - **reelqueue** (``apps.reelqueue_api.wsgi:application``, production profile): validate, insert
-  the job and its outbox row in one transaction, publish the message to SQS (this benchmark's
-  own moto server), mark the outbox row sent, answer with the job read back (live progress from
-  Redis). The per-user POST throttle is raised out of the way (its Redis check still runs).
-  Run twice: publishing to SQS (moto's server, a Python process on the same CPUs), and with the
-  SQL lease queue (the message is one more INSERT), to show what the publish itself costs.
+  the job and its message in one transaction, answer with the job. Run twice: with SQS (this
+  benchmark's own moto server, a Python process on the same CPUs) the message is an outbox row
+  that the worker process's relay thread sends after the answer (SendMessageBatch) and marks
+  sent; with the SQL lease queue it is the queue row itself, and nothing follows the commit.
+  The per-user POST throttle is raised out of the way (its Redis check still runs).
 - **baseline** (``bench/baseline_api/``): validate, insert one row, answer ``{id, status}``.
 
 The load is closed-loop and bounded: ``--connections`` keep-alive clients on 127.0.0.1 for

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from src.application.enqueue import JobService, Reconciler
+from src.application.enqueue import InlineRelay, JobService, Reconciler
 from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, VideoLimits
 from src.application.ports import (
     AIJobRepository,
@@ -21,6 +21,7 @@ from src.application.ports import (
     JobConsumer,
     JobPublisher,
     Outbox,
+    OutboxRelay,
     ProgressStore,
     Storage,
     VideoJobRepository,
@@ -30,6 +31,9 @@ from src.config import Settings
 from src.domain.jobs import AIJob, VideoJob
 from src.domain.paths import UnknownPathPolicy
 from src.infrastructure.clock import SystemClock
+
+if TYPE_CHECKING:
+    from src.infrastructure.db.repository import MessageWriter
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Adapters:
     video_jobs: VideoJobRepository
     ai_jobs: AIJobRepository
     outbox: Outbox
+    relay: OutboxRelay
     publisher: JobPublisher
     consumer_factory: Callable[[str], JobConsumer]
     locks: Idempotency
@@ -54,7 +59,10 @@ class Adapters:
             self.closers.pop()()
 
 
-def build(settings: Settings, *, clock: Clock | None = None) -> Adapters:
+def build(settings: Settings, *, clock: Clock | None = None, background_relay: bool = False) -> Adapters:
+    """``background_relay``: outbox entries are sent from a thread of this process instead of
+    the caller's (the API: a request never waits for SQS). It only matters with SQS: with the
+    SQL lease queue a job's message is the queue row itself, written in the job's transaction."""
     clock = clock or SystemClock()
     if settings.queue_backend == "memory":
         return _build_memory(settings, clock)
@@ -64,17 +72,36 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Adapters:
     engine = make_engine(settings.database_url)
     locks, progress = _state_layer(settings, engine, clock)
     publisher, consumer_factory = _queue(settings, engine, clock)
+    messages = _message_writer(publisher, clock)
+    outbox = SqlAlchemyOutbox(engine, clock=clock)
     adapters = Adapters(
         settings=settings, clock=clock,
-        video_jobs=SqlAlchemyJobRepository(engine, kind=VideoJob, clock=clock),
-        ai_jobs=SqlAlchemyJobRepository(engine, kind=AIJob, clock=clock),
-        outbox=SqlAlchemyOutbox(engine, clock=clock),
+        video_jobs=SqlAlchemyJobRepository(engine, kind=VideoJob, clock=clock, messages=messages),
+        ai_jobs=SqlAlchemyJobRepository(engine, kind=AIJob, clock=clock, messages=messages),
+        outbox=outbox, relay=InlineRelay(outbox=outbox, publisher=publisher),
         publisher=publisher, consumer_factory=consumer_factory,
         locks=locks, progress=progress, storage=_storage(settings),
         extras={"engine": engine},
     )
     adapters.closers.append(engine.dispose)
+    if background_relay:
+        from src.infrastructure.relay import BackgroundRelay
+
+        relay = BackgroundRelay(outbox=outbox, publisher=publisher, clock=clock)
+        adapters.relay = relay
+        adapters.closers.append(relay.close)  # closers run last-in first: before the engine goes
     return adapters
+
+
+def _message_writer(publisher: JobPublisher, clock: Clock) -> MessageWriter:
+    """Where a job's messages go in its transaction: the SQL lease queue itself (it lives in the
+    jobs' database), or the outbox (SQS), for a relay to send after commit."""
+    from src.infrastructure.db.queue import SqlQueuePublisher
+    from src.infrastructure.db.repository import OutboxWriter, QueueWriter
+
+    if isinstance(publisher, SqlQueuePublisher):
+        return QueueWriter(publisher)
+    return OutboxWriter(clock=clock)
 
 
 def _build_memory(settings: Settings, clock: Clock) -> Adapters:
@@ -93,10 +120,11 @@ def _build_memory(settings: Settings, clock: Clock) -> Adapters:
     db = InMemoryDatabase(clock)
     broker = InMemoryBroker(clock, visibility_timeout_s=settings.visibility_timeout_s,
                             max_receive_count=settings.max_receive_count)
+    outbox, publisher = InMemoryOutbox(db), InMemoryPublisher(broker)
     return Adapters(
         settings=settings, clock=clock,
         video_jobs=InMemoryJobRepository(db, VideoJob), ai_jobs=InMemoryJobRepository(db, AIJob),
-        outbox=InMemoryOutbox(db), publisher=InMemoryPublisher(broker),
+        outbox=outbox, relay=InlineRelay(outbox=outbox, publisher=publisher), publisher=publisher,
         consumer_factory=lambda queue: InMemoryConsumer(broker, queue),
         locks=InMemoryIdempotency(clock), progress=InMemoryProgress(clock, ttl_s=settings.progress_ttl_s),
         storage=InMemoryStorage(), extras={"broker": broker, "db": db},
@@ -184,7 +212,7 @@ def job_service(adapters: Adapters, *, url_guard: Callable[[str, str], None] | N
     if url_guard is not None:
         kwargs["url_guard"] = url_guard
     return JobService(
-        video_jobs=adapters.video_jobs, ai_jobs=adapters.ai_jobs, outbox=adapters.outbox,
+        video_jobs=adapters.video_jobs, ai_jobs=adapters.ai_jobs, relay=adapters.relay,
         publisher=adapters.publisher, clock=adapters.clock,
         path_policy=UnknownPathPolicy(adapters.settings.path_policy), **kwargs,
     )

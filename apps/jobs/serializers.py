@@ -3,7 +3,8 @@ production paths, URLs) are the library's, applied by ``JobService`` and mapped 
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -111,6 +112,19 @@ class JobSerializer(serializers.ModelSerializer):
 
     outputs = serializers.SerializerMethodField()
     status_url = serializers.SerializerMethodField()
+    _built_fields: ClassVar[dict[str, serializers.Field]]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """The fields, built from the model once per class: building them is most of the cost
+        of answering a job (about 1 ms, against 50 us for the representation itself). Each
+        instance binds shallow copies: every field is read-only and keeps no state of its own."""
+        cls = type(self)
+        if "_built_fields" not in cls.__dict__:
+            built = super().get_fields()
+            if not all(field.read_only for field in built.values()):
+                raise TypeError(f"{cls.__name__}: only read-only fields may be built once and shared")
+            cls._built_fields = built
+        return {name: copy.copy(field) for name, field in cls._built_fields.items()}
 
     class Meta:
         model = Job

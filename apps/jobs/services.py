@@ -1,11 +1,15 @@
 """The library, as the API process uses it: one set of adapters, built on first use.
 
 Built from ``settings.REELQUEUE`` (a :class:`src.config.Settings`); rebuilt when a test
-overrides that setting.
+overrides that setting. First use is the first request, so under gunicorn each worker process
+builds its own after the fork, with its own outbox relay thread (SQS: a request never waits for
+the queue). At exit the relay gets a few seconds to send what it holds; the rest stays in the
+outbox for the reconciler.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Callable
 
@@ -27,7 +31,8 @@ def adapters() -> bootstrap.Adapters:
     global _adapters
     with _lock:
         if _adapters is None:
-            _adapters = bootstrap.build(library_settings())
+            _adapters = bootstrap.build(library_settings(), background_relay=True)
+            atexit.register(_adapters.close)
         return _adapters
 
 
@@ -48,6 +53,7 @@ def reset() -> None:
     global _adapters
     with _lock:
         if _adapters is not None:
+            atexit.unregister(_adapters.close)
             _adapters.close()
         _adapters = None
 

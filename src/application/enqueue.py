@@ -1,4 +1,10 @@
-"""Use cases of the publisher: validate, record with an outbox entry, publish after commit."""
+"""Use cases of the publisher: validate, record each job with its message, hand the message on.
+
+A job and its message commit together. With the SQL lease queue in the jobs' database the
+message row is the queue entry itself: one transaction, nothing more to do. Otherwise it is an
+outbox entry, handed to an :class:`OutboxRelay` after commit (the API's sends it from a
+background thread); the :class:`Reconciler` sends whatever stayed pending.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,15 @@ from datetime import timedelta
 
 from src.application.commands import SubmitAIJob, SubmitVideoJob
 from src.application.messages import JobMessage
-from src.application.ports import AIJobRepository, Clock, JobPublisher, Outbox, VideoJobRepository
+from src.application.ports import (
+    AIJobRepository,
+    Clock,
+    JobPublisher,
+    Outbox,
+    OutboxEntry,
+    OutboxRelay,
+    VideoJobRepository,
+)
 from src.domain.catalogue import GenerationParams, validate_generation
 from src.domain.errors import ReelqueueError, ValidationError
 from src.domain.jobs import AIJob, Job, Mode, VideoJob, new_id
@@ -45,7 +59,7 @@ class JobService:
         *,
         video_jobs: VideoJobRepository,
         ai_jobs: AIJobRepository,
-        outbox: Outbox,
+        relay: OutboxRelay,
         publisher: JobPublisher,
         clock: Clock,
         path_policy: UnknownPathPolicy = UnknownPathPolicy.USE_DEFAULT,
@@ -53,8 +67,8 @@ class JobService:
     ) -> None:
         self.video_jobs = video_jobs
         self.ai_jobs = ai_jobs
-        self.outbox = outbox
-        self.publisher = publisher
+        self.relay = relay
+        self.publisher = publisher  # callbacks only: they wake a worker and record nothing
         self.clock = clock
         self.path_policy = path_policy
         self.url_guard = url_guard
@@ -162,36 +176,72 @@ class JobService:
         """A failed or cancelled job gets a new attempt: queued again, with a new message."""
         retried = job.retry(self.clock.now())
         message = JobMessage.for_job(retried)
-        self._repo(job).save(retried, expected=job.status)
-        self._flush(self.outbox.add([message]), [message])
+        self._hand_off(self._repo(job).save(retried, expected=job.status, messages=[message]), [message])
         return retried
+
+    def requeue(self, job: Job) -> Job:
+        """An operator's repair: a job stuck in processing (its worker was killed) goes back to
+        queued; a queued or waiting one keeps its state. Either way it gets a new message, which
+        commits with a save conditional on the status read."""
+        requeued = job
+        if job.status is JobStatus.PROCESSING:
+            requeued = job.requeue(self.clock.now(), "requeued by an operator")
+        elif job.status not in (JobStatus.QUEUED, JobStatus.WAITING_PROVIDER):
+            raise ValueError(f"job {job.id} is {job.status.value}; only processing, queued or "
+                             "waiting_provider jobs can be requeued (retry failed or cancelled ones)")
+        message = JobMessage.for_job(requeued)
+        self._hand_off(self._repo(job).save(requeued, expected=job.status, messages=[message]), [message])
+        return requeued
 
     def relay_callback(self, job: AIJob) -> None:
         """A provider called back: wake the worker to re-fetch the task. Changes nothing itself."""
-        if job.status in (JobStatus.WAITING_PROVIDER, JobStatus.PROCESSING):
-            self._send([JobMessage.for_job(job)])
+        if job.status not in (JobStatus.WAITING_PROVIDER, JobStatus.PROCESSING):
+            return
+        try:
+            self.publisher.publish([JobMessage.for_job(job)])
+        except ReelqueueError as exc:  # the worker's own delayed check-back still comes
+            log.warning("queue unavailable, callback for job %s not relayed: %s", job.id, exc)
 
     # --- publish -------------------------------------------------------------------------------
 
     def _record(self, repo: VideoJobRepository | AIJobRepository, jobs: Sequence[Job]) -> None:
         messages = [JobMessage.for_job(job) for job in jobs]
-        self._flush(repo.add(jobs, messages), messages)  # type: ignore[arg-type]
+        self._hand_off(repo.add(jobs, messages), messages)  # type: ignore[arg-type]
 
-    def _flush(self, entry_ids: Sequence[int], messages: Sequence[JobMessage]) -> None:
-        """Send what was just committed; if the queue is down the reconciler sends it later."""
-        if self._send(messages):
-            self.outbox.mark_sent(entry_ids)
-
-    def _send(self, messages: Sequence[JobMessage]) -> bool:
-        try:
-            self.publisher.publish(messages)
-        except ReelqueueError as exc:
-            log.warning("queue unavailable, %d message(s) stay in the outbox: %s", len(messages), exc)
-            return False
-        return True
+    def _hand_off(self, entry_ids: Sequence[int], messages: Sequence[JobMessage]) -> None:
+        """Committed outbox entries go to the relay; no ids: the messages committed straight
+        into the queue with their jobs."""
+        if entry_ids:
+            now = self.clock.now()
+            self.relay.hand_off([OutboxEntry(id=entry_id, message=message, created_at=now)
+                                 for entry_id, message in zip(entry_ids, messages, strict=True)])
 
     def _repo(self, job: Job) -> VideoJobRepository | AIJobRepository:
         return self.ai_jobs if isinstance(job, AIJob) else self.video_jobs
+
+
+def send_entries(entries: Sequence[OutboxEntry], *, outbox: Outbox, publisher: JobPublisher) -> None:
+    """Publish committed outbox entries, then mark them sent in one statement.
+
+    A failure in between leaves them pending: they are sent again later (twice at worst).
+    """
+    publisher.publish([entry.message for entry in entries])
+    outbox.mark_sent([entry.id for entry in entries])
+
+
+class InlineRelay:
+    """The :class:`OutboxRelay` that sends in the caller's thread, right after commit (the CLI,
+    single-process use, tests). A queue outage is logged; the reconciler sends the entries later."""
+
+    def __init__(self, *, outbox: Outbox, publisher: JobPublisher) -> None:
+        self.outbox = outbox
+        self.publisher = publisher
+
+    def hand_off(self, entries: Sequence[OutboxEntry]) -> None:
+        try:
+            send_entries(entries, outbox=self.outbox, publisher=self.publisher)
+        except ReelqueueError as exc:
+            log.warning("queue unavailable, %d message(s) stay in the outbox: %s", len(entries), exc)
 
 
 class Reconciler:
@@ -213,8 +263,7 @@ class Reconciler:
             entries = self.outbox.pending(limit=self.batch_size, older_than=older_than)
             if not entries:
                 return sent
-            self.publisher.publish([e.message for e in entries])
-            self.outbox.mark_sent([e.id for e in entries])
+            send_entries(entries, outbox=self.outbox, publisher=self.publisher)
             sent += len(entries)
             if len(entries) < self.batch_size:
                 return sent

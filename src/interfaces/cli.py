@@ -20,10 +20,8 @@ from typing import Any, TextIO
 
 from src import bootstrap
 from src.application.enqueue import Reconciler
-from src.application.messages import JobMessage
 from src.config import Settings
 from src.domain.errors import JobNotFound, ReelqueueError
-from src.domain.status import JobStatus
 from src.infrastructure.observability.logs import configure_logging, secrets_of
 from src.interfaces.workers.signals import stop_on_signals
 
@@ -141,28 +139,15 @@ def requeue(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def requeue_job(adapters: bootstrap.Adapters, job_id: str) -> str:
-    """A job stuck in processing goes back to queued; queued and waiting jobs keep their state.
-
-    The message goes through the outbox, so a queue outage only delays it (the reconciler sends it).
-    """
-    repo, job = _find(adapters, job_id)
-    if job.status is JobStatus.PROCESSING:
-        job = job.requeue(adapters.clock.now(), "requeued by an operator")
-        repo.save(job, expected=JobStatus.PROCESSING)
-    elif job.status not in (JobStatus.QUEUED, JobStatus.WAITING_PROVIDER):
-        raise ValueError(f"job {job_id} is {job.status.value}; only processing, queued or "
-                         "waiting_provider jobs can be requeued (retry failed or cancelled ones)")
-    message = JobMessage.for_job(job)
-    entry_ids = adapters.outbox.add([message])
-    adapters.publisher.publish([message])
-    adapters.outbox.mark_sent(entry_ids)
-    return job.status.value
+    """A job stuck in processing goes back to queued; queued and waiting jobs keep their state
+    and get a new message (:meth:`JobService.requeue`)."""
+    return bootstrap.job_service(adapters).requeue(_find(adapters, job_id)).status.value
 
 
-def _find(adapters: bootstrap.Adapters, job_id: str) -> tuple[Any, Any]:
+def _find(adapters: bootstrap.Adapters, job_id: str) -> Any:
     for repo in (adapters.video_jobs, adapters.ai_jobs):
         try:
-            return repo, repo.get(job_id)
+            return repo.get(job_id)
         except JobNotFound:
             continue
     raise JobNotFound(job_id)

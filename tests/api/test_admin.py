@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -62,7 +63,9 @@ def test_the_retry_action_requeues_failed_jobs_only(admin_client, api, library):
 
     assert "Retried 1 job(s)." in response.content.decode()
     assert library.ai_jobs.get(failed).status is JobStatus.QUEUED
-    assert [e.message.job_id for e in library.outbox.pending(limit=10)] == []  # sent after commit
+    queued_now = library.consumer_factory("ai-remote").receive(max_messages=10, wait_s=0)
+    assert sorted(json.loads(m.body)["job_id"] for m in queued_now) == sorted([queued, failed, failed])
+    assert library.outbox.pending(limit=10) == []  # the new message committed with the retry
 
 
 def test_the_cancel_action_cancels_queued_jobs_only(admin_client, api, library):

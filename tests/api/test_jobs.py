@@ -185,3 +185,17 @@ def test_the_catalogue_lists_every_model_with_speed_quality_and_cost(api):
     assert (models["veo3"]["quality"], models["veo3"]["cost"], models["veo3"]["seed_supported"]) == (
         "best", "expensive", False)
     assert "gen3a_turbo" in body["sunset"] and body["default_production_path"] == "fashion"
+
+
+def test_answers_in_a_row_each_carry_their_own_job_and_host(api, library, tmp_path, settings):
+    """The job serializer builds its fields once and shares them: no answer may leak into the next."""
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "a.example", "b.example", "c.example"]
+    first, second = submit(api), submit(api, prompt="a second lighthouse")
+    finish(library, first, tmp_path)
+
+    views = [api.get(f"/api/v1/jobs/{job_id}", HTTP_HOST=host).json()
+             for job_id, host in ((first, "a.example"), (second, "b.example"), (first, "c.example"))]
+
+    assert [(v["id"], v["status"], urlsplit(v["status_url"]).netloc) for v in views] == [
+        (first, "succeeded", "a.example"), (second, "queued", "b.example"), (first, "succeeded", "c.example")]
+    assert [len(v["outputs"]) for v in views] == [1, 0, 1] and views[1]["prompt"] == "a second lighthouse"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -200,17 +201,36 @@ def test_the_default_guard_resolves_names_itself(api):
 
 def test_posts_are_accepted_while_the_throttles_redis_is_down(api, settings):
     """Throttle counters in an unreachable Redis must not turn every POST into a 500."""
-    from django.core.cache import caches
-
     from tests.e2e.services import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": dead, "OPTIONS": {"socket_connect_timeout": 1}}}
-    caches["default"].close()
-    try:
-        response = api.post("/api/v1/ai-jobs", T2V, format="json")
-    finally:
-        caches["default"].close()
+    settings.REELQUEUE = replace(settings.REELQUEUE, redis_url=dead)
+
+    response = api.post("/api/v1/ai-jobs", T2V, format="json")
 
     assert response.status_code == 202
+
+
+def test_with_redis_a_users_window_is_shared_by_every_api_process_and_answers_retry_after(
+    api, client_for, alice, bob, settings, redis_url
+):
+    import redis
+    from django.core.cache import cache
+
+    from apps.jobs.throttling import KEY_PREFIX
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*(f"{KEY_PREFIX}throttle_user_posts_{user.pk}" for user in (alice, bob)))
+    client.close()
+    settings.REELQUEUE = replace(settings.REELQUEUE, redis_url=redis_url)
+    rates = {"DEFAULT_THROTTLE_RATES": {"user_posts": "2/minute"}}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, **rates}
+
+    codes = [api.post("/api/v1/ai-jobs", T2V, format="json").status_code for _ in range(2)]
+    cache.clear()  # nothing of the count lives in this process
+    refused = api.post("/api/v1/ai-jobs", T2V, format="json")
+
+    assert codes == [202, 202] and refused.status_code == 429
+    assert 55 <= int(refused["Retry-After"]) <= 60
+    assert api.get("/api/v1/jobs").status_code == 200  # reads are not throttled
+    assert client_for(bob).post("/api/v1/ai-jobs", T2V, format="json").status_code == 202

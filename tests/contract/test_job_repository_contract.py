@@ -1,4 +1,8 @@
-"""The JobRepository contract: the in-memory fake, SQLite and Postgres behave the same."""
+"""The JobRepository contract: the in-memory fake, SQLite and Postgres behave the same.
+
+Messages commit with their jobs: as outbox entries (``store``), or straight into the queue when
+it lives in the jobs' database, the SQL lease queue (``same_db``).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,17 @@ from src.domain.errors import ConcurrentUpdate, JobNotFound, ReelqueueError, Ser
 from src.domain.jobs import AIJob, Mode, Output, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.db.engine import make_engine
-from src.infrastructure.db.repository import SqlAlchemyJobRepository, SqlAlchemyOutbox
+from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
+from src.infrastructure.db.repository import QueueWriter, SqlAlchemyJobRepository, SqlAlchemyOutbox
 from src.infrastructure.db.tables import batches
-from src.infrastructure.memory import FakeClock, InMemoryDatabase, InMemoryJobRepository, InMemoryOutbox
+from src.infrastructure.memory import (
+    FakeClock,
+    InMemoryBroker,
+    InMemoryConsumer,
+    InMemoryDatabase,
+    InMemoryJobRepository,
+    InMemoryOutbox,
+)
 from tests.contract.backends import (
     UNREACHABLE_POSTGRES_URL,
     empty_tables,
@@ -57,6 +69,38 @@ def store(request, tmp_path) -> Store:
     return Store(SqlAlchemyJobRepository(engine, kind=VideoJob, clock=clock),
                  SqlAlchemyJobRepository(engine, kind=AIJob, clock=clock),
                  SqlAlchemyOutbox(engine, clock=clock), clock, engine)
+
+
+@dataclass
+class SameDatabase:
+    """Repositories whose messages go straight into the queue, and a reader of that queue."""
+
+    videos: object
+    outbox: object
+    consumer: object
+
+    def queued(self) -> list[str]:
+        got = self.consumer.receive(max_messages=10, wait_s=0)  # type: ignore[attr-defined]
+        return [JobMessage.decode(m.body, queue=m.queue).job_id for m in got]
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def same_db(request, tmp_path) -> SameDatabase:
+    clock = FakeClock(T0)
+    if request.param == "memory":
+        broker = InMemoryBroker(clock)
+        db = InMemoryDatabase(clock, broker=broker)
+        return SameDatabase(InMemoryJobRepository(db, VideoJob), InMemoryOutbox(db),
+                            InMemoryConsumer(broker, "video"))
+    if request.param == "sqlite":
+        engine = sqlite_engine(tmp_path)
+    else:
+        engine = request.getfixturevalue("pg_engine")
+        empty_tables(engine, "rq_outbox", "rq_queue_messages")
+    writer = QueueWriter(SqlQueuePublisher(engine, clock=clock))
+    consumer = SqlQueueConsumer(engine, "video", clock=clock, visibility_timeout_s=30, max_receive_count=5)
+    return SameDatabase(SqlAlchemyJobRepository(engine, kind=VideoJob, clock=clock, messages=writer),
+                        SqlAlchemyOutbox(engine, clock=clock), consumer)
 
 
 def video(owner: str | None = None, *, at: datetime = T0, **changes) -> VideoJob:
@@ -178,6 +222,19 @@ def test_a_save_that_expects_a_stale_status_raises_concurrent_update(store):
     assert caught.value.actual == JobStatus.PROCESSING.value
 
 
+def test_messages_saved_with_a_transition_are_pending_only_when_the_save_succeeds(store):
+    job = video()
+    store.videos.add([job], [])
+    failed = job.start(T0).fail("broken", T0)
+    store.videos.save(job.start(T0), expected=JobStatus.QUEUED)
+
+    with pytest.raises(ConcurrentUpdate):
+        store.videos.save(failed, expected=JobStatus.QUEUED, messages=[message(job)])
+    ids = store.videos.save(failed, expected=JobStatus.PROCESSING, messages=[message(job)])
+
+    assert [(e.id, e.message) for e in store.outbox.pending(limit=10)] == [(ids[0], message(job))]
+
+
 def test_saving_a_job_that_was_never_added_is_not_found(store):
     with pytest.raises(JobNotFound):
         store.videos.save(video(), expected=JobStatus.QUEUED)
@@ -270,3 +327,41 @@ def test_a_retried_job_saves_cleared_fields(store):
 
     assert store.ais.get(job.id) == retried
     assert store.ais.get(job.id).provider_task_id is None
+
+
+# --- the queue in the jobs' own database ---------------------------------------------------------
+
+
+def test_with_the_queue_in_the_same_database_added_messages_are_queued_not_pending(same_db):
+    first, second = video(), video()
+
+    ids = same_db.videos.add([first, second], [message(first), message(second)])
+
+    assert ids == [] and same_db.outbox.pending(limit=10) == []
+    assert same_db.queued() == [first.id, second.id]
+
+
+def test_with_the_queue_in_the_same_database_a_failed_add_queues_nothing(same_db):
+    existing = video()
+    same_db.videos.add([existing], [])
+    fresh = video()
+
+    with pytest.raises(ReelqueueError):
+        same_db.videos.add([fresh, existing], [message(fresh)])
+
+    assert same_db.queued() == []
+
+
+def test_with_the_queue_in_the_same_database_a_save_queues_its_messages_only_when_it_succeeds(same_db):
+    job = video()
+    same_db.videos.add([job], [])
+    started = job.start(T0)
+    same_db.videos.save(started, expected=JobStatus.QUEUED)
+
+    with pytest.raises(ConcurrentUpdate):
+        same_db.videos.save(started, expected=JobStatus.QUEUED, messages=[message(job)])
+    assert same_db.queued() == []
+    requeued = started.requeue(T0, "operator")
+    assert same_db.videos.save(requeued, expected=JobStatus.PROCESSING, messages=[message(job)]) == []
+
+    assert same_db.queued() == [job.id]

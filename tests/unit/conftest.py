@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from src.application.enqueue import JobService
+from src.application.enqueue import InlineRelay, JobService
 from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler
 from src.application.retry import RetryPolicy
 from src.domain.jobs import AIJob, VideoJob
@@ -52,7 +52,8 @@ class World:
                 "retry_policy": self.retry_policy, "cancel_check_interval_s": 0}
 
     def service(self, **kw) -> JobService:
-        return JobService(video_jobs=self.video_jobs, ai_jobs=self.ai_jobs, outbox=self.outbox,
+        relay = InlineRelay(outbox=self.outbox, publisher=self.publisher)
+        return JobService(video_jobs=self.video_jobs, ai_jobs=self.ai_jobs, relay=relay,
                           publisher=self.publisher, clock=self.clock, **kw)
 
     def video_handler(self) -> ProcessVideoJobHandler:

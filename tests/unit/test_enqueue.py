@@ -3,10 +3,12 @@ import json
 import pytest
 
 from src.application.commands import SubmitAIJob, SubmitVideoJob
-from src.application.enqueue import Reconciler
-from src.domain.errors import IllegalTransition, ValidationError
+from src.application.enqueue import InlineRelay, JobService, Reconciler
+from src.domain.errors import ConcurrentUpdate, IllegalTransition, ValidationError
+from src.domain.jobs import AIJob, VideoJob
 from src.domain.paths import UnknownPathPolicy
 from src.domain.status import JobStatus
+from src.infrastructure.memory import InMemoryDatabase, InMemoryJobRepository, InMemoryOutbox
 
 
 def ai(**kw):
@@ -124,3 +126,73 @@ def test_a_succeeded_job_cannot_be_retried_or_cancelled(world):
         service.retry(done)
     with pytest.raises(IllegalTransition):
         service.cancel(done)
+
+
+def test_a_requeued_processing_job_is_queued_again_with_a_new_message(world):
+    service = world.service()
+    job = service.submit_video(SubmitVideoJob(owner_id="u1", source="in/a.mp4"))
+    started = job.start(world.clock.now())
+    world.video_jobs.save(started, expected=JobStatus.QUEUED)
+
+    requeued = service.requeue(started)
+
+    assert requeued.status is JobStatus.QUEUED and world.video_jobs.get(job.id).status is JobStatus.QUEUED
+    assert world.broker.depth("video") == 2 and world.outbox.pending(limit=10) == []
+
+
+def test_a_requeued_waiting_job_keeps_its_state_and_a_finished_one_is_refused(world):
+    service = world.service()
+    job = service.submit_ai(ai())
+    assert service.requeue(job).status is JobStatus.QUEUED and world.broker.depth("ai-remote") == 2
+    with pytest.raises(ValueError, match="cancelled"):
+        service.requeue(service.cancel(job))
+
+
+def test_a_retry_that_lost_a_race_records_no_message(world):
+    service = world.service()
+    job = service.submit_ai(ai())
+    cancelled = service.cancel(job)
+    service.retry(cancelled)
+
+    with pytest.raises(ConcurrentUpdate):
+        service.retry(cancelled)  # a second click on a stale page: the job is queued already
+
+    assert world.broker.depth("ai-remote") == 2 and world.outbox.pending(limit=10) == []
+
+
+# --- the queue in the jobs' own database (the SQL lease queue) ----------------------------------
+
+
+class SameDatabaseQueue:
+    """Jobs whose messages commit straight into the queue, as with the SQL lease queue."""
+
+    def __init__(self, world) -> None:
+        self.db = InMemoryDatabase(world.clock, broker=world.broker)
+        self.videos = InMemoryJobRepository(self.db, VideoJob)
+        self.ais = InMemoryJobRepository(self.db, AIJob)
+        self.outbox = InMemoryOutbox(self.db)
+        world.publisher.down = True  # nothing may depend on a publish after commit
+        self.service = JobService(video_jobs=self.videos, ai_jobs=self.ais, publisher=world.publisher,
+                                  relay=InlineRelay(outbox=self.outbox, publisher=world.publisher),
+                                  clock=world.clock)
+
+
+def test_with_the_queue_in_the_jobs_database_a_message_commits_with_its_job(world):
+    same = SameDatabaseQueue(world)
+
+    job = same.service.submit_ai(ai())
+    same.service.submit_ai_batch([ai(), ai()])
+
+    assert [json.loads(b)["job_id"] for b in world.broker.bodies("ai-remote")][0] == job.id
+    assert world.broker.depth("ai-remote") == 3 and same.outbox.pending(limit=10) == []
+
+
+def test_with_the_queue_in_the_jobs_database_a_retry_commits_its_message_with_the_new_status(world):
+    same = SameDatabaseQueue(world)
+    job = same.service.submit_video(SubmitVideoJob(owner_id="u1", source="in/a.mp4"))
+
+    same.service.retry(same.service.cancel(job))
+
+    assert same.videos.get(job.id).status is JobStatus.QUEUED
+    assert world.broker.depth("video") == 2 and same.outbox.pending(limit=10) == []
+

@@ -17,6 +17,7 @@ from src.application.ports.repositories import (
     JobRepository,
     Outbox,
     OutboxEntry,
+    OutboxRelay,
     VideoJobRepository,
 )
 from src.application.ports.storage import Storage
@@ -34,6 +35,7 @@ __all__ = [
     "MediaInfo",
     "Outbox",
     "OutboxEntry",
+    "OutboxRelay",
     "Progress",
     "ProgressStore",
     "ReceivedMessage",

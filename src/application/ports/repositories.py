@@ -16,9 +16,11 @@ J = TypeVar("J", bound=Job)
 
 class JobRepository(Protocol[J]):
     def add(self, jobs: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
-        """Insert jobs and their outbox messages in one transaction (all or nothing).
+        """Insert jobs and their messages in one transaction (all or nothing).
 
-        Returns the outbox entry ids of ``messages``.
+        Returns the outbox entry ids of ``messages``, in order: the entries still to send. Empty
+        when the adapter wrote the messages straight into the queue in that same transaction
+        (the SQL lease queue in the jobs' database): they are already queued.
         """
         ...
 
@@ -33,10 +35,12 @@ class JobRepository(Protocol[J]):
         """Newest first."""
         ...
 
-    def save(self, job: J, *, expected: JobStatus) -> None:
+    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
         """Store ``job`` only if the stored one is still in status ``expected``.
 
         Raises :class:`ConcurrentUpdate` otherwise, so two racing workers cannot both win.
+        ``messages`` (a retried job's new message) commit in the same transaction, only with a
+        successful save; the return value is as for :meth:`add`.
         """
         ...
 
@@ -66,5 +70,17 @@ class Outbox(Protocol):
         ...
 
     def add(self, messages: Sequence[JobMessage]) -> list[int]:
-        """Record messages to send for jobs that already exist (retry, requeue); returns ids."""
+        """Record messages to send for jobs that already exist; returns their entry ids."""
+        ...
+
+
+class OutboxRelay(Protocol):
+    """Takes committed outbox entries to the queue and marks them sent."""
+
+    def hand_off(self, entries: Sequence[OutboxEntry]) -> None:
+        """Send ``entries`` (committed, not yet sent) now or very soon.
+
+        Never raises for a queue outage: an entry not sent stays pending in the outbox, where
+        the reconciler finds it. An entry may be sent twice at worst, never lost.
+        """
         ...

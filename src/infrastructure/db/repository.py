@@ -1,4 +1,9 @@
-"""Jobs and the outbox in SQL (SQLAlchemy Core): one table for both job kinds."""
+"""Jobs and the outbox in SQL (SQLAlchemy Core): one table for both job kinds.
+
+A job's messages commit in the job's own transaction, written by a :class:`MessageWriter`:
+outbox rows (:class:`OutboxWriter`, sent after commit by a relay) or, when the queue is the SQL
+lease queue in this same database, the queue rows themselves (:class:`QueueWriter`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 
@@ -19,6 +24,7 @@ from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.db.errors import translated_errors
+from src.infrastructure.db.queue import SqlQueuePublisher
 from src.infrastructure.db.tables import batches, jobs, outbox
 from src.infrastructure.db.timestamps import from_db, to_db
 
@@ -53,14 +59,44 @@ def row_to_job(kind: type[J], row: sa.RowMapping) -> J:
     return kind(**values)
 
 
+class MessageWriter(Protocol):
+    def write(self, conn: sa.Connection, messages: Sequence[JobMessage]) -> list[int]:
+        """Store ``messages`` inside the caller's transaction; the outbox ids still to send."""
+        ...
+
+
+class OutboxWriter:
+    """Messages become outbox rows, for a relay (or the reconciler) to send after commit."""
+
+    def __init__(self, *, clock: Clock) -> None:
+        self.clock = clock
+
+    def write(self, conn: sa.Connection, messages: Sequence[JobMessage]) -> list[int]:
+        return insert_outbox(conn, messages, self.clock.now())
+
+
+class QueueWriter:
+    """Messages go straight into the SQL lease queue of the same database, in the job's own
+    transaction: they commit (or roll back) with the job, and nothing is left to send."""
+
+    def __init__(self, publisher: SqlQueuePublisher) -> None:
+        self.publisher = publisher
+
+    def write(self, conn: sa.Connection, messages: Sequence[JobMessage]) -> list[int]:
+        self.publisher.publish_in(conn, messages)
+        return []
+
+
 class SqlAlchemyJobRepository(Generic[J]):
     """The :class:`JobRepository` port for one job kind; status changes are conditional UPDATEs."""
 
-    def __init__(self, engine: sa.Engine, *, kind: type[J], clock: Clock | None = None) -> None:
+    def __init__(self, engine: sa.Engine, *, kind: type[J], clock: Clock | None = None,
+                 messages: MessageWriter | None = None) -> None:
         self.engine = engine
         self.kind = kind
         self.kind_value = _kind_value(kind)
         self.clock = clock or SystemClock()
+        self.messages = messages or OutboxWriter(clock=self.clock)
         self._update = jobs.update().where(  # SET comes from the keys of the parameters
             jobs.c.id == sa.bindparam("_id"), jobs.c.kind == self.kind_value,
             jobs.c.status == sa.bindparam("_expected"),
@@ -74,7 +110,7 @@ class SqlAlchemyJobRepository(Generic[J]):
             if jobs_:
                 conn.execute(jobs.insert(), [job_to_row(job) for job in jobs_])
             _add_batches(conn, jobs_)
-            return insert_outbox(conn, messages, self.clock.now())
+            return self.messages.write(conn, messages)
 
     def get(self, job_id: str) -> J:
         query = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.kind == self.kind_value)
@@ -84,13 +120,13 @@ class SqlAlchemyJobRepository(Generic[J]):
             raise JobNotFound(job_id)
         return row_to_job(self.kind, row)
 
-    def save(self, job: J, *, expected: JobStatus) -> None:
+    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
         values = job_to_row(job)
         del values["id"], values["kind"]
         values.update(_id=job.id, _expected=expected.value)
         with translated_errors(), self.engine.begin() as conn:
             if self._update_row(conn, values) == 1:
-                return
+                return self.messages.write(conn, messages) if messages else []
             actual = conn.execute(self._status_of(job.id)).scalar()
         if actual is None:
             raise JobNotFound(job.id)

@@ -12,19 +12,33 @@ from src.application.ports.clock import Clock
 from src.domain.errors import ConcurrentUpdate, JobNotFound, ReelqueueError
 from src.domain.jobs import Job
 from src.domain.status import JobStatus
+from src.infrastructure.memory.queue import InMemoryBroker
 
 J = TypeVar("J", bound=Job)
 
 
 class InMemoryDatabase:
-    """Jobs of every kind and the outbox, shared by the repositories built on it."""
+    """Jobs of every kind and the outbox, shared by the repositories built on it.
 
-    def __init__(self, clock: Clock) -> None:
+    With a ``broker``, messages committed with jobs go straight into it, as the SQL lease
+    queue's do in the jobs' own database: no outbox entry, nothing left to send.
+    """
+
+    def __init__(self, clock: Clock, *, broker: InMemoryBroker | None = None) -> None:
         self.clock = clock
+        self.broker = broker
         self.jobs: dict[str, Job] = {}
         self.outbox: dict[int, tuple[JobMessage, datetime, datetime | None]] = {}
         self._ids = itertools.count(1)
         self.lock = threading.RLock()
+
+    def commit_messages(self, messages: Sequence[JobMessage]) -> list[int]:
+        """A job's messages, committed with it: queued at once, or outbox entries (their ids)."""
+        if self.broker is None:
+            return self.add_outbox(messages)
+        for message in messages:
+            self.broker.send(message.queue, message.encode())
+        return []
 
     def add_outbox(self, messages: Sequence[JobMessage]) -> list[int]:
         now = self.clock.now()
@@ -50,7 +64,7 @@ class InMemoryJobRepository(Generic[J]):
                 if not isinstance(job, self.kind):
                     raise TypeError(f"{type(job).__name__} is not a {self.kind.__name__}")
             self.db.jobs.update((job.id, job) for job in jobs)
-            return self.db.add_outbox(messages)
+            return self.db.commit_messages(messages)
 
     def get(self, job_id: str) -> J:
         job = self.db.jobs.get(job_id)
@@ -58,12 +72,13 @@ class InMemoryJobRepository(Generic[J]):
             raise JobNotFound(job_id)
         return job
 
-    def save(self, job: J, *, expected: JobStatus) -> None:
+    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
         with self.db.lock:
             stored = self.get(job.id)
             if stored.status is not expected:
                 raise ConcurrentUpdate(job.id, expected.value, stored.status.value)
             self.db.jobs[job.id] = job
+            return self.db.commit_messages(messages)
 
     def list(
         self, *, owner_id: str | None = None, status: JobStatus | None = None,
