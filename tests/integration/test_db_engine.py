@@ -101,3 +101,25 @@ def test_a_relaxed_transaction_commits_and_rolls_back_like_any_other(postgres_ur
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT array_agg(n) FROM relaxed_probe").scalar() == [1]
     engine.dispose()
+
+
+def test_a_save_on_a_connection_lost_mid_use_is_service_unavailable_once_then_it_recovers(postgres_url):
+    from datetime import datetime, timezone
+
+    from src.domain.status import JobStatus
+
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    upgrade(engine)
+    repository = SqlAlchemyJobRepository(engine, kind=VideoJob)
+    at = datetime.now(timezone.utc)
+    job = VideoJob(owner_id="u1", source="in/a.mp4", created_at=at, updated_at=at)
+    repository.add([job], [])
+    started = job.start(at)
+    terminate(postgres_url, backend_pid(engine))
+
+    with pytest.raises(ServiceUnavailable):
+        repository.save(started, expected=JobStatus.QUEUED)
+    repository.save(started, expected=JobStatus.QUEUED)
+
+    assert repository.get(job.id).status is JobStatus.PROCESSING
+    engine.dispose()

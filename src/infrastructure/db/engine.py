@@ -109,3 +109,46 @@ def relaxed_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         yield conn
+
+
+@contextmanager
+def dbapi_cursor(engine: sa.Engine) -> Iterator[Any]:
+    """A driver cursor on a pooled connection, committed when the block ends: for a hot statement
+    already compiled, without SQLAlchemy's execution layers. The pool and its liveness check
+    stay; a driver error comes out as SQLAlchemy's (so :func:`translated_errors` applies), and a
+    lost connection invalidates the pool as :class:`sa.Connection` does."""
+    raw = engine.raw_connection()
+    cursor = None
+    try:
+        cursor = raw.cursor()
+        yield cursor
+        raw.commit()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        lost = engine.dialect.is_disconnect(exc, raw.driver_connection, cursor)
+        if lost:
+            engine.pool._invalidate(raw, exc)  # what sa.Connection does on a disconnect
+        else:
+            _rollback_quietly(raw)
+        raise sa.exc.DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost, dialect=engine.dialect) from exc
+    except BaseException:
+        _rollback_quietly(raw)
+        raise
+    finally:
+        if cursor is not None:
+            _close_quietly(cursor)
+        raw.close()
+
+
+def _rollback_quietly(raw: Any) -> None:
+    try:
+        raw.rollback()
+    except Exception:  # noqa: BLE001 - the connection is broken; the pool replaces it
+        raw.invalidate()
+
+
+def _close_quietly(cursor: Any) -> None:
+    try:
+        cursor.close()
+    except Exception:  # noqa: BLE001, S110 - closing a cursor of a broken connection
+        pass

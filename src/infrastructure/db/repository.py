@@ -23,6 +23,7 @@ from src.domain.errors import ConcurrentUpdate, JobNotFound
 from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
+from src.infrastructure.db.engine import dbapi_cursor
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.queue import SqlQueuePublisher
 from src.infrastructure.db.tables import batches, jobs, outbox
@@ -124,22 +125,30 @@ class SqlAlchemyJobRepository(Generic[J]):
         values = job_to_row(job)
         del values["id"], values["kind"]
         values.update(_id=job.id, _expected=expected.value)
-        with translated_errors(), self.engine.begin() as conn:
-            if self._update_row(conn, values) == 1:
-                return self.messages.write(conn, messages) if messages else []
-            actual = conn.execute(self._status_of(job.id)).scalar()
+        with translated_errors():
+            if messages:
+                with self.engine.begin() as conn:
+                    if conn.execute(self._update, values).rowcount == 1:
+                        return self.messages.write(conn, messages)
+            elif self._update_alone(values) == 1:
+                return []
+            with self.engine.connect() as conn:  # only to say why it did not apply
+                actual = conn.execute(self._status_of(job.id)).scalar()
         if actual is None:
             raise JobNotFound(job.id)
         raise ConcurrentUpdate(job.id, expected.value, actual)
 
-    def _update_row(self, conn: sa.Connection, values: dict[str, Any]) -> int:
-        """The conditional UPDATE, every job's hot path. On psycopg2 it skips SQLAlchemy's
-        per-call compilation and bind processing: the SQL is compiled once per column set."""
-        if conn.dialect.driver != "psycopg2":
-            return conn.execute(self._update, values).rowcount
-        sql, defaults = self._compiled(conn.dialect, tuple(values))
-        params = {**defaults, **values, "outputs": json.dumps(values["outputs"])}
-        return conn.exec_driver_sql(sql, params).rowcount
+    def _update_alone(self, values: dict[str, Any]) -> int:
+        """The conditional UPDATE in a transaction of its own: every job's hot path. On psycopg2
+        the SQL is compiled once per column set and sent on a pooled driver connection, without
+        SQLAlchemy's per-call compilation, bind processing and execution layers."""
+        if self.engine.dialect.driver != "psycopg2":
+            with self.engine.begin() as conn:
+                return conn.execute(self._update, values).rowcount
+        sql, defaults = self._compiled(self.engine.dialect, tuple(values))
+        with dbapi_cursor(self.engine) as cursor:
+            cursor.execute(sql, {**defaults, **values, "outputs": json.dumps(values["outputs"])})
+            return cursor.rowcount
 
     @functools.lru_cache(maxsize=8)  # noqa: B019 - a few column sets per repository, kept for its life
     def _compiled(self, dialect: sa.Dialect, keys: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
