@@ -131,7 +131,8 @@ def upload(base: str, token: str, path: Path) -> str:
                          timeout=10)
     slot.raise_for_status()
     grant = slot.json()
-    requests.put(grant["url"], data=path.read_bytes(), headers=grant["headers"], timeout=30).raise_for_status()
+    upload = requests.put(grant["url"], data=path.read_bytes(), headers=grant["headers"], timeout=30)
+    upload.raise_for_status()
     return grant["key"]
 
 
@@ -177,7 +178,8 @@ def bar(label: str, job: dict) -> str:
     percent = 100.0 if job["status"] == "succeeded" else float(job.get("percent") or 0)
     filled = int(BAR_WIDTH * percent / 100)
     stage = job.get("stage") or job["status"]
-    return f"  {label:<32} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:5.1f}% {stage:<12} {job['status']:<10}"
+    bar = "#" * filled + "." * (BAR_WIDTH - filled)
+    return f"  {label:<32} [{bar}] {percent:5.1f}% {stage:<12} {job['status']:<10}"
 
 
 def report(final: dict[str, dict], base: str, token: str, some_id: str) -> bool:
