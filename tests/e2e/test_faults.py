@@ -308,7 +308,8 @@ def _started(faults: Faults, ids: list[str], count: int, timeout_s: float = 60) 
         time.sleep(0.1)
 
 
-def test_redis_restarted_mid_run(faults: Faults) -> None:
+def _mixed_running(faults: Faults) -> tuple[list[str], dict[str, str]]:
+    """Four video and four Runway jobs, three of them started; their ids and Runway tags."""
     tags = {}
     ids = [faults.video("small") for _ in range(3)] + [faults.video("long")]
     for _ in range(4):
@@ -317,6 +318,11 @@ def test_redis_restarted_mid_run(faults: Faults) -> None:
         tags[job_id] = t
         ids.append(job_id)
     _started(faults, ids, 3)
+    return ids, tags
+
+
+def test_redis_restarted_mid_run(faults: Faults) -> None:
+    ids, tags = _mixed_running(faults)
     faults.cache.stop()
     try:
         # while Redis is down the API still accepts and answers (throttle counters, progress)
@@ -335,14 +341,7 @@ def test_redis_restarted_mid_run(faults: Faults) -> None:
 
 
 def test_postgres_restarted_mid_run(faults: Faults) -> None:
-    tags = {}
-    ids = [faults.video("small") for _ in range(3)] + [faults.video("long")]
-    for _ in range(4):
-        t = tag()
-        job_id = faults.runway_job(t)
-        tags[job_id] = t
-        ids.append(job_id)
-    _started(faults, ids, 3)
+    ids, tags = _mixed_running(faults)
     faults.pg.restart()
     final = faults.wait(ids, timeout_s=120)
     faults.assert_done_once(final, tags=tags, provider=faults.runway)

@@ -111,6 +111,11 @@ def relaxed_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
         yield conn
 
 
+def transaction(engine: sa.Engine, *, relaxed: bool) -> Any:
+    """``engine.begin()``, or :func:`relaxed_transaction` when ``relaxed``."""
+    return relaxed_transaction(engine) if relaxed else engine.begin()
+
+
 @contextmanager
 def dbapi_cursor(engine: sa.Engine) -> Iterator[Any]:
     """A driver cursor on a pooled connection, committed when the block ends: for a hot statement

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from src.application.ports import Clock, Lock
-from src.infrastructure.db.engine import relaxed_transaction
+from src.infrastructure.db.engine import transaction
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import locks
 from src.infrastructure.db.timestamps import utc
@@ -46,8 +46,7 @@ class SqlIdempotency:
         return locks.c.key == lock.key, locks.c.token == lock.token, locks.c.expires_at > self._now()
 
     def _changed(self, statement: sa.Executable, *, relaxed: bool = False) -> bool:
-        begin = relaxed_transaction if relaxed else sa.Engine.begin
-        with translated_errors(), begin(self.engine) as conn:
+        with translated_errors(), transaction(self.engine, relaxed=relaxed) as conn:
             return conn.execute(statement).rowcount == 1
 
     def _now(self) -> datetime:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from src.application.messages import MAX_BODY_BYTES, JobMessage
 from src.application.ports import Clock, ReceivedMessage
 from src.domain.errors import ReelqueueError, ServiceUnavailable
-from src.infrastructure.db.engine import relaxed_transaction
+from src.infrastructure.db.engine import relaxed_transaction, transaction
 from src.infrastructure.db.tables import queue_messages as t
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,7 @@ class SqlQueueConsumer:
     def _set(self, message: ReceivedMessage, action: str, *, relaxed: bool = False, **values: object) -> bool:
         """A conditional update of one leased message. Extends and dead letters are durable: a
         crash must not shorten a running job's lease; a lost hand-back only delays a message."""
-        begin = relaxed_transaction if relaxed else sa.Engine.begin
-        with _db_errors(action), begin(self.engine) as conn:
+        with _db_errors(action), transaction(self.engine, relaxed=relaxed) as conn:
             changed = conn.execute(sa.update(t).where(self._leased(message)).values(**values)).rowcount
         if not changed:
             log.info("queue %s: %s of message %s ignored: stale lease", self.queue, action,
