@@ -123,3 +123,79 @@ def test_a_save_on_a_connection_lost_mid_use_is_service_unavailable_once_then_it
 
     assert repository.get(job.id).status is JobStatus.PROCESSING
     engine.dispose()
+
+
+def probe_table(engine: sa.Engine) -> sa.Table:
+    table = sa.Table("one_statement_probe", sa.MetaData(), sa.Column("n", sa.Integer, primary_key=True))
+    table.drop(engine, checkfirst=True)
+    table.create(engine)
+    return table
+
+
+def test_one_statement_on_postgres_is_its_own_transaction_and_relaxed_for_itself_only(postgres_url):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)  # one connection, reused
+    show = engine_module.OneStatement(engine, sa.select(sa.func.current_setting("synchronous_commit")),
+                                      relaxed=True)
+
+    (_, [inside]) = show.execute()
+    with engine.begin() as conn:
+        after = conn.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+    assert (list(inside.values()), after) == (["off"], "on")
+    engine.dispose()
+
+
+def test_one_statement_leaves_pooled_connections_transactional(postgres_url):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    table = probe_table(engine)
+    engine_module.OneStatement(engine, table.insert().values(n=sa.bindparam("v"))).execute(v=1)
+
+    with pytest.raises(RuntimeError), engine.begin() as conn:  # the same pooled connection
+        conn.execute(table.insert().values(n=2))
+        raise RuntimeError("undo")
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(table.c.n)).scalars().all() == [1]
+    table.drop(engine)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("relaxed", [False, True])
+def test_one_statement_changes_returns_and_translates_errors_on_sqlite_and_postgres(
+        postgres_url, tmp_path, relaxed):
+    from src.infrastructure.db.errors import DuplicateRecord, translated_errors
+
+    for url in (postgres_url, f"sqlite:///{tmp_path}/one.sqlite3"):
+        engine = make_engine(url)
+        table = probe_table(engine)
+        insert = engine_module.OneStatement(
+            engine, table.insert().values(n=sa.bindparam("v")).returning(table.c.n), relaxed=relaxed)
+
+        assert insert.execute(v=7) == (1, [{"n": 7}])
+        with pytest.raises(DuplicateRecord), translated_errors():
+            insert.execute(v=7)
+        assert insert.execute(v=8)[1] == [{"n": 8}]
+        table.drop(engine)
+        engine.dispose()
+
+
+def test_one_statement_on_a_lost_connection_is_service_unavailable_once_then_it_recovers(postgres_url):
+    from src.infrastructure.db.errors import translated_errors
+
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    select = engine_module.OneStatement(engine, sa.select(sa.literal(1).label("one")))
+    terminate(postgres_url, backend_pid(engine))
+
+    with pytest.raises(ServiceUnavailable), translated_errors():
+        select.execute()
+    assert select.execute() == (1, [{"one": 1}])
+    engine.dispose()
+
+
+def test_one_statement_with_the_server_down_is_service_unavailable():
+    from src.infrastructure.db.errors import translated_errors
+
+    engine = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none", pool_size=1)
+    with pytest.raises(ServiceUnavailable), translated_errors():
+        engine_module.OneStatement(engine, sa.select(sa.literal(1))).execute()
+    engine.dispose()

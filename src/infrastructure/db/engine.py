@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -117,17 +118,27 @@ def transaction(engine: sa.Engine, *, relaxed: bool) -> Any:
 
 
 @contextmanager
-def dbapi_cursor(engine: sa.Engine) -> Iterator[Any]:
+def dbapi_cursor(engine: sa.Engine, *, autocommit: bool = False) -> Iterator[Any]:
     """A driver cursor on a pooled connection, committed when the block ends: for a hot statement
     already compiled, without SQLAlchemy's execution layers. The pool and its liveness check
     stay; a driver error comes out as SQLAlchemy's (so :func:`translated_errors` applies), and a
-    lost connection invalidates the pool as :class:`sa.Connection` does."""
-    raw = engine.raw_connection()
+    lost connection invalidates the pool as :class:`sa.Connection` does.
+
+    ``autocommit`` (psycopg2): each statement sent is a transaction of its own, in one round trip
+    (no ``BEGIN``, no ``COMMIT``); the connection goes back to the pool as it came."""
+    try:
+        raw = engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:  # could not connect: SQLAlchemy's error, as usual
+        raise sa.exc.DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
+                                         dialect=engine.dialect) from exc
     cursor = None
+    if autocommit:
+        raw.dbapi_connection.autocommit = True  # client-side on psycopg2: no round trip
     try:
         cursor = raw.cursor()
         yield cursor
-        raw.commit()
+        if not autocommit:
+            raw.commit()
     except engine.dialect.loaded_dbapi.Error as exc:
         lost = engine.dialect.is_disconnect(exc, raw.driver_connection, cursor)
         if lost:
@@ -142,6 +153,9 @@ def dbapi_cursor(engine: sa.Engine) -> Iterator[Any]:
     finally:
         if cursor is not None:
             _close_quietly(cursor)
+        if autocommit and raw.dbapi_connection is not None:  # None: invalidated above
+            with contextlib.suppress(Exception):
+                raw.dbapi_connection.autocommit = False
         raw.close()
 
 
@@ -157,3 +171,50 @@ def _close_quietly(cursor: Any) -> None:
         cursor.close()
     except Exception:  # noqa: BLE001, S110 - closing a cursor of a broken connection
         pass
+
+
+RELAXED_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
+
+
+class OneStatement:
+    """A statement that is a transaction of its own, compiled once: the hot single-row steps of
+    the lease queue, the SQL locks, progress and job saves.
+
+    On psycopg2 it is sent in autocommit on a pooled driver connection: one round trip, where a
+    transaction through SQLAlchemy costs three or four (``BEGIN``, [``SET LOCAL``,] the statement,
+    ``COMMIT``) plus SQLAlchemy's execution layers. ``relaxed`` prefixes ``SET LOCAL
+    synchronous_commit TO OFF`` in the same message: Postgres runs a multi-statement message as
+    one implicit transaction, so the setting applies to this statement's commit only (see
+    :func:`relaxed_transaction` for what may be relaxed). Other drivers (SQLite) execute the
+    same statement through SQLAlchemy in a transaction of its own.
+
+    Values are passed by the names of the statement's ``bindparam``s; the statement must not need
+    SQLAlchemy's bind processing on psycopg2 (datetimes, strings and numbers don't; JSON is passed
+    already encoded). Errors come out as SQLAlchemy's, for :func:`translated_errors`.
+    """
+
+    def __init__(self, engine: sa.Engine, statement: sa.Executable, *, relaxed: bool = False) -> None:
+        self.engine = engine
+        self.statement = statement
+        self.relaxed = relaxed
+        self._sql: str | None = None
+        self._defaults: dict[str, Any] = {}
+        if engine.dialect.driver == "psycopg2":
+            compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
+            self._sql = (RELAXED_PREFIX if relaxed else "") + str(compiled)
+            self._defaults = dict(compiled.params)  # literals in the statement; values override
+
+    def execute(self, **values: Any) -> tuple[int, list[dict[str, Any]]]:
+        """Run it; the number of rows it changed and the rows it returned (as dicts)."""
+        if self._sql is None:
+            with transaction(self.engine, relaxed=self.relaxed) as conn:
+                result = conn.execute(self.statement, values)  # type: ignore[arg-type]
+                rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
+                return result.rowcount, rows
+        with dbapi_cursor(self.engine, autocommit=True) as cursor:
+            cursor.execute(self._sql, {**self._defaults, **values})
+            rows = []
+            if cursor.description is not None:
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return cursor.rowcount, rows

@@ -3,7 +3,8 @@
 Acquire is one statement: insert the key, or take over a row whose lock has expired.
 Release and extend act only on a live row that still carries our token.
 
-Acquire and release commit without waiting for the disk (:func:`relaxed_transaction`): the job's
+Each step is one statement in a transaction of its own (:class:`OneStatement`). Acquire and
+release commit without waiting for the disk (:func:`relaxed_transaction`): the job's
 next state change is durable and flushes them; a release that a database crash undoes leaves a
 lock that expires after its TTL (a redelivery meanwhile checks back later). Extends are durable,
 so a crash never shortens the lock of a job that is still running.
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from src.application.ports import Clock, Lock
-from src.infrastructure.db.engine import transaction
+from src.infrastructure.db.engine import OneStatement
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import locks
 from src.infrastructure.db.timestamps import utc
@@ -28,26 +29,33 @@ class SqlIdempotency:
     def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
+        key, token = sa.bindparam("lock_key"), sa.bindparam("lock_token")
+        now, expires_at = sa.bindparam("now"), sa.bindparam("until")
+        values = {"key": key, "token": token, "expires_at": expires_at}
+        ours = (locks.c.key == key, locks.c.token == token, locks.c.expires_at > now)
+        self._acquire = OneStatement(
+            engine, upsert(engine, locks, values, where=lambda _new: locks.c.expires_at <= now), relaxed=True
+        )
+        self._extend = OneStatement(engine, locks.update().where(*ours).values(expires_at=expires_at))
+        self._release = OneStatement(engine, locks.delete().where(*ours), relaxed=True)
 
     def acquire(self, key: str, *, ttl_ms: int) -> Lock | None:
         lock = Lock(key, secrets.token_hex(16))
-        values = {"key": key, "token": lock.token, "expires_at": self._expiry(ttl_ms)}
-        statement = upsert(self.engine, locks, values, where=lambda _new: locks.c.expires_at <= self._now())
-        return lock if self._changed(statement, relaxed=True) else None
+        acquired = self._changed(self._acquire, lock_key=key, lock_token=lock.token,
+                                 until=self._expiry(ttl_ms), now=self._now())
+        return lock if acquired else None
 
     def extend(self, lock: Lock, *, ttl_ms: int) -> bool:
-        statement = locks.update().where(*self._ours(lock)).values(expires_at=self._expiry(ttl_ms))
-        return self._changed(statement)
+        return self._changed(self._extend, lock_key=lock.key, lock_token=lock.token, now=self._now(),
+                             until=self._expiry(ttl_ms))
 
     def release(self, lock: Lock) -> bool:
-        return self._changed(locks.delete().where(*self._ours(lock)), relaxed=True)
+        return self._changed(self._release, lock_key=lock.key, lock_token=lock.token, now=self._now())
 
-    def _ours(self, lock: Lock) -> tuple[sa.ColumnElement[bool], ...]:
-        return locks.c.key == lock.key, locks.c.token == lock.token, locks.c.expires_at > self._now()
-
-    def _changed(self, statement: sa.Executable, *, relaxed: bool = False) -> bool:
-        with translated_errors(), transaction(self.engine, relaxed=relaxed) as conn:
-            return conn.execute(statement).rowcount == 1
+    @staticmethod
+    def _changed(statement: OneStatement, **values: object) -> bool:
+        with translated_errors():
+            return statement.execute(**values)[0] == 1
 
     def _now(self) -> datetime:
         return utc(self.clock.now())

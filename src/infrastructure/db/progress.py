@@ -1,21 +1,23 @@
 """Live progress in the ``rq_progress`` table, for deployments without Redis (embedded default).
 
-An API process reads what a worker process writes. One upsert per record: within a stage a
-lower percent is ignored, unless the stored row has outlived ``ttl_s``. Records commit without
-waiting for the disk (:func:`relaxed_transaction`): progress is best effort, the final state is
-saved with the job.
+An API process reads what a worker process writes. One statement per record or read
+(:class:`OneStatement`): within a stage a lower percent is ignored, unless the stored row has
+outlived ``ttl_s``. Records commit without waiting for the disk (:func:`relaxed_transaction`):
+progress is best effort, the final state is saved with the job.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from src.application.ports import Clock, Progress
 from src.domain.errors import ReelqueueError, ServiceUnavailable
-from src.infrastructure.db.engine import relaxed_transaction
+from src.infrastructure.db.engine import OneStatement
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import progress
 from src.infrastructure.db.timestamps import from_db, utc
@@ -30,42 +32,40 @@ class SqlProgress:
         self.clock = clock
         self.ttl_s = ttl_s
         self._degraded = False
+        live_since = sa.bindparam("live_since")
+        names = ("job_id", "stage", "percent", "message", "updated_at")
+        values = {name: sa.bindparam(name) for name in names}
+
+        def moves_forward(new: sa.ColumnCollection) -> sa.ColumnElement[bool]:
+            """A new stage, a percent not lower, or a stored row that has expired."""
+            return sa.or_(progress.c.stage != new.stage, progress.c.percent <= new.percent,
+                          progress.c.updated_at < live_since)
+
+        self._record = OneStatement(engine, upsert(engine, progress, values, where=moves_forward),
+                                    relaxed=True)
+        self._read = OneStatement(engine, sa.select(progress).where(
+            progress.c.job_id == sa.bindparam("id"), progress.c.updated_at >= live_since))
 
     def record(self, job_id: str, *, stage: str, percent: float, message: str = "") -> None:
-        values = {"job_id": job_id, "stage": stage, "percent": _clamp(percent),
-                  "message": message, "updated_at": utc(self.clock.now())}
         try:
-            self._execute(upsert(self.engine, progress, values, where=self._moves_forward))
+            with translated_errors():
+                self._record.execute(job_id=job_id, stage=stage, percent=_clamp(percent), message=message,
+                                     updated_at=utc(self.clock.now()), live_since=self._live_since())
+            self._degraded = False
         except (ReelqueueError, sa.exc.SQLAlchemyError) as exc:  # best effort: the job goes on
             self._warn_once(exc)
 
     def read(self, job_id: str) -> Progress | None:
-        query = sa.select(progress).where(
-            progress.c.job_id == job_id, progress.c.updated_at >= self._live_since()
-        )
         try:
-            with translated_errors(), self.engine.connect() as conn:
-                row = conn.execute(query).mappings().first()
+            with translated_errors():
+                rows = self._read.execute(id=job_id, live_since=self._live_since())[1]
         except ServiceUnavailable as exc:
             self._warn_once(exc)
             return None
-        return None if row is None else _progress(row)
+        return _progress(rows[0]) if rows else None
 
     def flush(self, job_id: str) -> Progress | None:
         return self.read(job_id)
-
-    def _moves_forward(self, new: sa.ColumnCollection) -> sa.ColumnElement[bool]:
-        """A new stage, a percent not lower, or a stored row that has expired."""
-        return sa.or_(
-            progress.c.stage != new.stage,
-            progress.c.percent <= new.percent,
-            progress.c.updated_at < self._live_since(),
-        )
-
-    def _execute(self, statement: sa.Executable) -> None:
-        with translated_errors(), relaxed_transaction(self.engine) as conn:
-            conn.execute(statement)
-        self._degraded = False
 
     def _live_since(self) -> datetime:
         return utc(self.clock.now() - timedelta(seconds=self.ttl_s))
@@ -80,6 +80,6 @@ def _clamp(percent: float) -> float:
     return max(0.0, min(100.0, float(percent)))
 
 
-def _progress(row: sa.RowMapping) -> Progress:
+def _progress(row: Mapping[str, Any]) -> Progress:
     return Progress(stage=row["stage"], percent=row["percent"], message=row["message"],
                     updated_at=from_db(row["updated_at"]))

@@ -7,10 +7,10 @@ only the current token can ack, extend, release or dead-letter; a message receiv
 
 Claims are atomic: ``SELECT ... FOR UPDATE SKIP LOCKED`` on Postgres; on SQLite the engine from
 :func:`src.infrastructure.db.engine.make_engine` starts every transaction with ``BEGIN IMMEDIATE``.
-A claim of up to ten messages is two statements; an ack of up to ten, one. Claims, acks and
-hand-backs commit without waiting for the disk (:func:`relaxed_transaction`): a crash of the
-database may undo them, which only delivers a message again (jobs are idempotent); extends and
-dead letters are durable.
+A claim of up to ten messages is one statement, and so is an ack of up to ten, each a transaction
+of its own (:class:`OneStatement`). Claims, acks and hand-backs commit without waiting for the
+disk (:func:`relaxed_transaction`): a crash of the database may undo them, which only delivers a
+message again (jobs are idempotent); extends and dead letters are durable.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from src.application.messages import MAX_BODY_BYTES, JobMessage
 from src.application.ports import Clock, ReceivedMessage
 from src.domain.errors import ReelqueueError, ServiceUnavailable
-from src.infrastructure.db.engine import relaxed_transaction, transaction
+from src.infrastructure.db.engine import OneStatement, transaction
 from src.infrastructure.db.tables import queue_messages as t
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,18 @@ class SqlQueueConsumer:
         self.clock = clock
         self.visibility_timeout_s = visibility_timeout_s
         self.max_receive_count = max_receive_count
+        self._claim_statement = OneStatement(engine, _claim(max_receive_count), relaxed=True)
+        self._acks: dict[int, OneStatement] = {}
+
+    def _ack_statement(self, size: int) -> OneStatement:
+        statement = self._acks.get(size)
+        if statement is None:  # at most MAX_BATCH shapes, each compiled once
+            leases = sa.tuple_(t.c.id, t.c.lease_token).in_(
+                [sa.tuple_(sa.bindparam(f"i{n}"), sa.bindparam(f"t{n}")) for n in range(size)])
+            statement = OneStatement(self.engine, sa.delete(t).where(leases, t.c.dead_reason.is_(None)),
+                                     relaxed=True)
+            self._acks[size] = statement
+        return statement
 
     def receive(self, *, max_messages: int, wait_s: float) -> list[ReceivedMessage]:
         deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
@@ -98,33 +110,22 @@ class SqlQueueConsumer:
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
     def _claim(self, limit: int) -> list[ReceivedMessage]:
-        """One transaction, two statements whatever the batch: lock the ready rows, then lease
-        them all with one token (each handle is the row id and that token)."""
-        now = self.clock.now()
-        ready = (
-            sa.select(t.c.id, t.c.body, t.c.receive_count)
-            .where(t.c.queue == self.queue, t.c.dead_reason.is_(None), t.c.visible_at <= now)
-            .order_by(t.c.visible_at, t.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        """One statement whatever the batch (:meth:`_claim_statement`); each handle is the row id
+        and the lease token shared by the batch."""
         token = uuid.uuid4().hex
-        with _db_errors("receive"), relaxed_transaction(self.engine) as conn:
-            rows = conn.execute(ready).all()
-            dead = [row.id for row in rows if row.receive_count >= self.max_receive_count]
-            live = [row for row in rows if row.receive_count < self.max_receive_count]
-            if dead:
-                conn.execute(sa.update(t).where(t.c.id.in_(dead))
-                             .values(dead_reason=MAX_RECEIVE_REASON, lease_token=None))
-                log.warning("queue %s: message(s) %s dead-lettered after %d receives", self.queue,
-                            ", ".join(map(str, dead)), self.max_receive_count)
-            if live:
-                conn.execute(sa.update(t).where(t.c.id.in_([row.id for row in live])).values(
-                    lease_token=token, receive_count=t.c.receive_count + 1,
-                    visible_at=now + timedelta(seconds=self.visibility_timeout_s)))
-        return [ReceivedMessage(queue=self.queue, body=row.body, message_id=str(row.id),
-                                receive_count=row.receive_count + 1, handle=(row.id, token))
-                for row in live]
+        now = self.clock.now()
+        with _db_errors("receive"):
+            rows = self._claim_statement.execute(
+                queue_name=self.queue, now=now, batch=limit, token=token,
+                until=now + timedelta(seconds=self.visibility_timeout_s))[1]
+        rows.sort(key=lambda row: row["id"])
+        dead = [row["id"] for row in rows if row["dead_reason"] is not None]
+        if dead:
+            log.warning("queue %s: message(s) %s dead-lettered after %d receives", self.queue,
+                        ", ".join(map(str, dead)), self.max_receive_count)
+        return [ReceivedMessage(queue=self.queue, body=row["body"], message_id=str(row["id"]),
+                                receive_count=row["receive_count"], handle=(row["id"], token))
+                for row in rows if row["dead_reason"] is None]
 
     def _leased(self, message: ReceivedMessage) -> sa.ColumnElement[bool]:
         row_id, token = message.handle
@@ -134,9 +135,10 @@ class SqlQueueConsumer:
         """One DELETE for the batch; a message whose lease is stale is left alone."""
         if not messages:
             return
-        leases = sa.tuple_(t.c.id, t.c.lease_token).in_([m.handle for m in messages])
-        with _db_errors("ack"), relaxed_transaction(self.engine) as conn:
-            conn.execute(sa.delete(t).where(leases, t.c.dead_reason.is_(None)))
+        values = {f"i{n}": m.handle[0] for n, m in enumerate(messages)}
+        values.update({f"t{n}": m.handle[1] for n, m in enumerate(messages)})
+        with _db_errors("ack"):
+            self._ack_statement(len(messages)).execute(**values)
 
     def release(self, message: ReceivedMessage) -> None:
         self._set(message, "release", visible_at=self.clock.now(), relaxed=True)
@@ -158,6 +160,34 @@ class SqlQueueConsumer:
             log.info("queue %s: %s of message %s ignored: stale lease", self.queue, action,
                      message.message_id)
         return bool(changed)
+
+
+def _claim(max_receive_count: int) -> sa.Update:
+    """Lease up to ``batch`` ready messages in one statement: the oldest ready rows, locked and
+    skipped by concurrent claims (``FOR UPDATE SKIP LOCKED``; SQLite serialises writers), get the
+    batch's token, one more receive and a new visibility; a row already received
+    ``max_receive_count`` times goes to the dead-letter state instead. Returns the rows."""
+    ready = (
+        sa.select(t.c.id)
+        .where(t.c.queue == sa.bindparam("queue_name"), t.c.dead_reason.is_(None),
+               t.c.visible_at <= sa.bindparam("now"))
+        .order_by(t.c.visible_at, t.c.id)
+        .limit(sa.bindparam("batch"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    spent = t.c.receive_count >= max_receive_count
+    return (
+        sa.update(t)
+        .where(t.c.id.in_(ready))
+        .values(
+            dead_reason=sa.case((spent, MAX_RECEIVE_REASON), else_=None),
+            lease_token=sa.case((spent, None), else_=sa.bindparam("token")),
+            receive_count=sa.case((spent, t.c.receive_count), else_=t.c.receive_count + 1),
+            visible_at=sa.case((spent, t.c.visible_at), else_=sa.bindparam("until")),
+        )
+        .returning(t.c.id, t.c.body, t.c.receive_count, t.c.dead_reason)
+    )
 
 
 class SqlQueueAdmin:

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -23,7 +23,7 @@ from src.domain.errors import ConcurrentUpdate, JobNotFound
 from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
-from src.infrastructure.db.engine import dbapi_cursor
+from src.infrastructure.db.engine import OneStatement, dbapi_cursor
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.queue import SqlQueuePublisher
 from src.infrastructure.db.tables import batches, jobs, outbox
@@ -50,7 +50,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     return row
 
 
-def row_to_job(kind: type[J], row: sa.RowMapping) -> J:
+def row_to_job(kind: type[J], row: Mapping[str, Any]) -> J:
     values = {name: row[name] for name in _field_names(kind)}
     values.update(status=JobStatus(row["status"]),
                   outputs=tuple(Output.from_dict(item) for item in row["outputs"] or ()))
@@ -102,6 +102,8 @@ class SqlAlchemyJobRepository(Generic[J]):
             jobs.c.id == sa.bindparam("_id"), jobs.c.kind == self.kind_value,
             jobs.c.status == sa.bindparam("_expected"),
         )
+        self._get = OneStatement(engine, sa.select(jobs).where(
+            jobs.c.id == sa.bindparam("job_id"), jobs.c.kind == self.kind_value))
 
     def add(self, jobs_: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
         for job in jobs_:
@@ -114,12 +116,11 @@ class SqlAlchemyJobRepository(Generic[J]):
             return self.messages.write(conn, messages)
 
     def get(self, job_id: str) -> J:
-        query = sa.select(jobs).where(jobs.c.id == job_id, jobs.c.kind == self.kind_value)
-        with translated_errors(), self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
+        with translated_errors():
+            rows = self._get.execute(job_id=job_id)[1]
+        if not rows:
             raise JobNotFound(job_id)
-        return row_to_job(self.kind, row)
+        return row_to_job(self.kind, rows[0])
 
     def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
         values = job_to_row(job)
@@ -146,7 +147,7 @@ class SqlAlchemyJobRepository(Generic[J]):
             with self.engine.begin() as conn:
                 return conn.execute(self._update, values).rowcount
         sql, defaults = self._compiled(self.engine.dialect, tuple(values))
-        with dbapi_cursor(self.engine) as cursor:
+        with dbapi_cursor(self.engine, autocommit=True) as cursor:  # one round trip
             cursor.execute(sql, {**defaults, **values, "outputs": json.dumps(values["outputs"])})
             return cursor.rowcount
 
