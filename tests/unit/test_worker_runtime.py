@@ -190,6 +190,26 @@ def test_jobs_run_end_to_end_and_their_messages_are_deleted(world):
                                 production_path="") == 3
 
 
+def test_jobs_run_on_at_most_concurrency_threads_kept_for_the_workers_life(world):
+    ids = send_video(world, 12)
+    seen: set[int] = set()
+    handler = world.video_handler()
+    real_handle = handler.handle
+
+    def handle(job_id, *, shutting_down):
+        seen.add(threading.get_ident())
+        return real_handle(job_id, shutting_down=shutting_down)
+
+    handler.handle = handle
+    worker = make_worker(world, {JobKind.VIDEO: handler}, concurrency=3)
+    with running(worker):
+        eventually(lambda: world.broker.depth("video") == 0)
+        slots = [t for t in threading.enumerate() if t.name.startswith("job-slot-") and t.ident in seen]
+    assert {world.video_jobs.get(i).status for i in ids} == {JobStatus.SUCCEEDED}
+    assert 1 <= len(seen) <= 3 and len(slots) == len(seen)
+    eventually(lambda: not any(t.is_alive() for t in slots))  # they end with the run
+
+
 class CountingConsumer(InMemoryConsumer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

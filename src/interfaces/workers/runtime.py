@@ -1,9 +1,9 @@
 """The consumer loop: receive in batches, run jobs on a bounded pool, act on each outcome.
 
-One main thread receives and dispatches; each job runs on its own daemon thread, at most
-``concurrency`` at once. By default the loop never receives more messages than it has free
-slots; ``prefetch`` lets it hold up to that many more, received ahead and started as slots
-free up (fewer receives per job for short jobs; keep it 0 for long ones, whose queued
+One main thread receives and dispatches; jobs run on at most ``concurrency`` daemon job threads,
+kept for the worker's life and fed through a queue. By default the loop never receives more
+messages than it has free slots; ``prefetch`` lets it hold up to that many more, received ahead
+and started as slots free up (fewer receives per job for short jobs; keep it 0 for long ones, whose queued
 neighbours should go to idle workers instead). A heartbeat thread keeps running jobs' and
 prefetched messages invisible, and running jobs' idempotency locks alive.
 Outages (broker, database, Redis) are logged and waited out with a backoff; the process stays up.
@@ -16,6 +16,7 @@ received-but-unstarted (prefetched) messages back, let running jobs reach a chec
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -132,6 +133,10 @@ class Worker:
         self._acks_since_s = 0.0  # when the oldest pending ack was queued
         self.ack_linger_s = ack_linger_s
         self._changed = threading.Condition()
+        # job threads, at most ``concurrency``, kept for the worker's life and fed through a queue:
+        # no thread start per job (a start waits for the new thread to take the GIL)
+        self._slots: list[threading.Thread] = []
+        self._ready: queue.SimpleQueue[tuple[Delivery, Handler] | None] = queue.SimpleQueue()
 
     # --- control -------------------------------------------------------------------------------
 
@@ -155,6 +160,8 @@ class Worker:
             return self.drain()
         finally:
             self.heartbeat.stop()
+            for _ in self._slots:  # idle slot threads end; one still running a job ends after it
+                self._ready.put(None)
 
     def turn(self) -> None:
         """One loop turn: beat, flush due acks, wait out a backoff, start prefetched messages or
@@ -267,8 +274,16 @@ class Worker:
         self.metrics.in_flight.inc()
         log.info("job started", extra={**delivery.labels.log_fields(delivery.job),
                                        "receive_count": delivery.message.receive_count})
-        threading.Thread(target=self.work, args=(delivery, handler), daemon=True,
-                         name=f"job-{delivery.job.job_id[:12]}").start()
+        if len(self._slots) < self.concurrency:  # slot threads start as the first jobs arrive
+            slot = threading.Thread(target=self._slot, daemon=True, name=f"job-slot-{len(self._slots) + 1}")
+            self._slots.append(slot)
+            slot.start()
+        self._ready.put((delivery, handler))
+
+    def _slot(self) -> None:
+        """A job thread: runs the jobs handed to it until the worker's run ends (``None``)."""
+        while (item := self._ready.get()) is not None:
+            self.work(*item)
 
     def work(self, delivery: Delivery, handler: Handler) -> None:
         outcome: Outcome | None = None
