@@ -234,6 +234,20 @@ def test_acknowledgements_are_sent_in_batches_and_never_left_waiting(world):
 # --- poison messages and outcomes ----------------------------------------------------------------
 
 
+def test_a_job_finishing_during_a_long_poll_is_acked_after_the_linger_not_after_the_poll(world):
+    send_video(world, 1)
+    handler = GatedHandler()
+    consumer = CountingConsumer(world.broker, "video")
+    worker = Worker(consumer, {JobKind.VIDEO: handler}, world.publisher, concurrency=2,
+                    receive_wait_s=3.0, ack_linger_s=0.05, metrics=WorkerMetrics())
+    with running(worker):
+        eventually(lambda: len(handler.running) == 1)
+        time.sleep(0.1)  # the free slot's receive is now waiting on an empty queue
+        handler.gate.set()
+        eventually(lambda: world.broker.depth("video") == 0, timeout_s=1.0)  # the poll lasts 3 s
+    assert consumer.ack_calls == [1]
+
+
 def test_poison_messages_go_to_the_dead_letter_queue_with_a_reason_and_the_loop_keeps_going(world):
     world.broker.send("video", "not json")
     world.broker.send("video", '{"v": 99, "kind": "video", "job_id": "x"}')

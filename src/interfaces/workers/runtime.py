@@ -131,12 +131,17 @@ class Worker:
         self._waiting_lock = threading.Lock()
         self._acks: list[ReceivedMessage] = []
         self._acks_since_s = 0.0  # when the oldest pending ack was queued
+        self._long_polling = False  # the main thread is in a receive that may wait
+        self._ack_timer: threading.Timer | None = None
         self.ack_linger_s = ack_linger_s
         self._changed = threading.Condition()
         # job threads, at most ``concurrency``, kept for the worker's life and fed through a queue:
         # no thread start per job (a start waits for the new thread to take the GIL)
         self._slots: list[threading.Thread] = []
         self._ready: queue.SimpleQueue[tuple[Delivery, Handler] | None] = queue.SimpleQueue()
+        # held while free slots are counted and filled (by the main thread, or by a job thread
+        # starting a prefetched message): never more than ``concurrency`` jobs at once
+        self._dispatching = threading.Lock()
 
     # --- control -------------------------------------------------------------------------------
 
@@ -180,7 +185,8 @@ class Worker:
             return
         if self._waiting:
             if free:
-                self.dispatch(self._take_waiting(free))
+                with self._dispatching:
+                    self.dispatch(self._take_waiting(self._free_now()))
             return
         if not free and not self.prefetch:
             return
@@ -188,9 +194,10 @@ class Worker:
         messages = self.receive(free + self.prefetch)
         if not messages:
             self.flush_acks()
-        self.dispatch(messages[:free])
-        with self._waiting_lock:
-            self._waiting.extend(messages[free:])
+        with self._dispatching:  # slots only free up meanwhile: nothing else starts while none wait
+            self.dispatch(messages[:free])
+            with self._waiting_lock:
+                self._waiting.extend(messages[free:])
 
     def drain(self) -> list[str]:
         deadline_s = time.monotonic() + self.shutdown_deadline_s
@@ -210,13 +217,17 @@ class Worker:
 
     def receive(self, free: int) -> list[ReceivedMessage]:
         started_s = time.monotonic()
-        try:
+        with self._changed:  # an ack queued from now on knows this receive may block
             wait_s = 0 if self._acks else self.receive_wait_s
+            self._long_polling = wait_s > 0
+        try:
             messages = self.consumer.receive(max_messages=min(free, MAX_BATCH), wait_s=wait_s)
         except Exception as exc:  # noqa: BLE001 - any outage: log, back off, stay up
             self._outage("receive", exc)
             self._receive_down = True
             return []
+        finally:
+            self._long_polling = False
         self.metrics.receive_latency.observe(time.monotonic() - started_s)
         if self._receive_down:  # the broker is back; a job's success resets other outages
             self._receive_down = False
@@ -284,6 +295,17 @@ class Worker:
         """A job thread: runs the jobs handed to it until the worker's run ends (``None``)."""
         while (item := self._ready.get()) is not None:
             self.work(*item)
+            self._start_next_waiting()
+
+    def _start_next_waiting(self) -> None:
+        """A job thread that just finished starts the next prefetched message itself, without
+        waiting for the main thread to wake up and hand it over."""
+        if self._stopping or not self._waiting:
+            return
+        with self._dispatching:
+            if self._free_now() and not self._stopping:
+                for message in self._take_waiting(1):
+                    self.dispatch_one(message)
 
     def work(self, delivery: Delivery, handler: Handler) -> None:
         outcome: Outcome | None = None
@@ -322,6 +344,10 @@ class Worker:
                     if not self._acks:
                         self._acks_since_s = time.monotonic()
                     self._acks.append(delivery.message)
+                    if self._long_polling and self._ack_timer is None:
+                        self._ack_timer = threading.Timer(self.ack_linger_s, self._flush_late_acks)
+                        self._ack_timer.daemon = True
+                        self._ack_timer.start()
         except Exception as exc:  # noqa: BLE001 - the message comes back after its visibility timeout
             self._outage(f"settle ({outcome.action.value})", exc, delivery)
 
@@ -371,6 +397,13 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - try again on the next beat
                 self._outage("extend", exc, delivery, back_off=False)
 
+    def _flush_late_acks(self) -> None:
+        """Acks queued while the main thread waits in a long poll go out ``ack_linger_s`` later,
+        not when the poll ends (up to ``receive_wait_s``)."""
+        with self._changed:
+            self._ack_timer = None
+        self.flush_acks()
+
     def flush_acks(self, *, due_only: bool = False) -> None:
         with self._changed:
             if due_only and len(self._acks) < MAX_BATCH and not self._ack_overdue():
@@ -395,6 +428,10 @@ class Worker:
     def running_count(self) -> int:
         with self._changed:
             return len(self._running)
+
+    def _free_now(self) -> int:
+        with self._changed:
+            return max(self.concurrency - len(self._running), 0)
 
     def _free_slots(self) -> int:
         with self._changed:
