@@ -133,6 +133,7 @@ class Worker:
         self._acks_since_s = 0.0  # when the oldest pending ack was queued
         self._long_polling = False  # the main thread is in a receive that may wait
         self._ack_timer: threading.Timer | None = None
+        self._ack_senders: list[threading.Thread] = []  # full batches being sent beside the loop
         self.ack_linger_s = ack_linger_s
         self._changed = threading.Condition()
         # job threads, at most ``concurrency``, kept for the worker's life and fed through a queue:
@@ -172,9 +173,10 @@ class Worker:
         """One loop turn: beat, flush due acks, wait out a backoff, start prefetched messages or
         receive what free slots (and the prefetch allowance) can take.
 
-        Acks are sent in batches (SQS bills per request): they wait until ten are pending, the
-        oldest is ``ack_linger_s`` old, or a receive finds the queue empty; while some wait, the
-        receive is a short poll so they are never held up by a long one.
+        Acks are sent in batches (SQS bills per request): they wait until ten are pending (sent
+        at once from a thread of their own, beside the loop), the oldest is ``ack_linger_s`` old,
+        or a receive finds the queue empty; while some wait, the receive is a short poll, and
+        acks queued during a long poll go out ``ack_linger_s`` later.
         """
         self.health.beat()
         self.flush_acks(due_only=True)
@@ -205,6 +207,8 @@ class Worker:
             while self._running and time.monotonic() < deadline_s:
                 self._changed.wait(min(POLL_S, max(deadline_s - time.monotonic(), 0)))
         self.flush_acks()
+        for sender in list(self._ack_senders):  # batches still on their way out
+            sender.join(max(deadline_s - time.monotonic(), 1.0))
         abandoned = sorted(d.job.job_id for d in list(self._running))
         if abandoned:
             log.warning("shutdown deadline passed; abandoning running job(s) %s: their messages "
@@ -344,10 +348,15 @@ class Worker:
                     if not self._acks:
                         self._acks_since_s = time.monotonic()
                     self._acks.append(delivery.message)
-                    if self._long_polling and self._ack_timer is None:
+                    full = len(self._acks) >= MAX_BATCH
+                    if self._long_polling and self._ack_timer is None and not full:
                         self._ack_timer = threading.Timer(self.ack_linger_s, self._flush_late_acks)
                         self._ack_timer.daemon = True
                         self._ack_timer.start()
+                if full:  # sent beside the loop: its next receive and this batch's delete overlap
+                    sender = threading.Thread(target=self.flush_acks, daemon=True, name="acks")
+                    self._ack_senders.append(sender)
+                    sender.start()
         except Exception as exc:  # noqa: BLE001 - the message comes back after its visibility timeout
             self._outage(f"settle ({outcome.action.value})", exc, delivery)
 
@@ -406,6 +415,7 @@ class Worker:
 
     def flush_acks(self, *, due_only: bool = False) -> None:
         with self._changed:
+            self._ack_senders = [t for t in self._ack_senders if t.is_alive()]
             if due_only and len(self._acks) < MAX_BATCH and not self._ack_overdue():
                 return
             pending, self._acks = self._acks, []
