@@ -3,7 +3,6 @@ production paths, URLs) are the library's, applied by ``JobService`` and mapped 
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 from drf_spectacular.utils import extend_schema_field
@@ -24,10 +23,42 @@ UPLOAD_TYPES = {
 }
 
 
+class FieldsBuiltOnce:
+    """A serializer whose fields are built once per class, each instance binding shallow copies.
+
+    DRF deep-copies the declared fields (or builds a model serializer's from the model) for every
+    instance: most of the cost of validating a job request (about 100 us of 135) and of answering a
+    job (about 1 ms before this). A field keeps no state of its own across calls (its
+    configuration and validators are set up once, in its constructor), so each instance can bind a
+    shallow copy: its own ``parent`` and ``field_name``, the shared configuration. Nested
+    serializers do keep state (their own bound fields) and are refused.
+    """
+
+    _built_fields: ClassVar[dict[str, serializers.Field]]
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        cls = type(self)
+        if "_built_fields" not in cls.__dict__:
+            built = super().get_fields()  # type: ignore[misc]
+            nested = [name for name, field in built.items() if isinstance(field, serializers.BaseSerializer)]
+            if nested:
+                raise TypeError(f"{cls.__name__}: nested serializers cannot be built once: {nested}")
+            cls._built_fields = built
+        return {name: _shallow_copy(field) for name, field in cls._built_fields.items()}
+
+
+def _shallow_copy(field: serializers.Field) -> serializers.Field:
+    """``copy.copy(field)`` without the generic protocol (a third of its cost): fields are plain
+    objects with a ``__dict__``."""
+    clone = object.__new__(type(field))
+    clone.__dict__.update(field.__dict__)
+    return clone
+
+
 # --- requests --------------------------------------------------------------------------------
 
 
-class VideoJobRequest(serializers.Serializer):
+class VideoJobRequest(FieldsBuiltOnce, serializers.Serializer):
     source = serializers.CharField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)
     preset = serializers.ChoiceField(choices=VIDEO_PRESETS, default="720p")
     poster_offset_s = serializers.FloatField(default=1.0, min_value=0, max_value=3600)
@@ -36,7 +67,7 @@ class VideoJobRequest(serializers.Serializer):
         return SubmitVideoJob(owner_id=owner_id, **self.validated_data)
 
 
-class AIJobRequest(serializers.Serializer):
+class AIJobRequest(FieldsBuiltOnce, serializers.Serializer):
     model = serializers.CharField(
         max_length=64, help_text=f"one of: {', '.join(CATALOGUE)} (see GET /api/v1/providers)")
     mode = serializers.ChoiceField(choices=MODE_CHOICES,
@@ -71,7 +102,7 @@ class AIBatchRequest(serializers.Serializer):
         return [ai_command(owner_id, item) for item in self.validated_data["items"]]
 
 
-class UploadRequest(serializers.Serializer):
+class UploadRequest(FieldsBuiltOnce, serializers.Serializer):
     content_type = serializers.ChoiceField(choices=list(UPLOAD_TYPES))
 
 
@@ -107,24 +138,37 @@ class OutputSerializer(serializers.Serializer):
     url = serializers.CharField(help_text="a short-lived download URL")
 
 
-class JobSerializer(serializers.ModelSerializer):
-    """A job as its owner sees it; ``stage``/``percent`` are live while it runs."""
+class JobSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
+    """A job as its owner sees it; ``stage``/``percent`` are live while it runs.
+
+    Its fields are read-only: they are built once (see :class:`FieldsBuiltOnce`) and
+    :meth:`to_representation` reads through one bound set of them, shared by every instance,
+    instead of binding 28 copies per job answered (about 0.1 ms of every POST's answer)."""
 
     outputs = serializers.SerializerMethodField()
     status_url = serializers.SerializerMethodField()
-    _built_fields: ClassVar[dict[str, serializers.Field]]
+    _shared_fields: ClassVar[list[serializers.Field]]
 
-    def get_fields(self) -> dict[str, serializers.Field]:
-        """The fields, built from the model once per class: building them is most of the cost
-        of answering a job (about 1 ms, against 50 us for the representation itself). Each
-        instance binds shallow copies: every field is read-only and keeps no state of its own."""
-        cls = type(self)
-        if "_built_fields" not in cls.__dict__:
-            built = super().get_fields()
-            if not all(field.read_only for field in built.values()):
-                raise TypeError(f"{cls.__name__}: only read-only fields may be built once and shared")
-            cls._built_fields = built
-        return {name: copy.copy(field) for name, field in cls._built_fields.items()}
+    def to_representation(self, instance: Job) -> dict[str, Any]:
+        """DRF's own loop (attribute, ``None`` as is, else the field's representation), over the
+        shared fields; the method fields are called on this instance, which holds the context."""
+        body: dict[str, Any] = {}
+        for field in self._shared():
+            if isinstance(field, serializers.SerializerMethodField):
+                body[field.field_name] = getattr(self, field.method_name)(instance)
+                continue
+            value = field.get_attribute(instance)
+            body[field.field_name] = None if value is None else field.to_representation(value)
+        return body
+
+    @classmethod
+    def _shared(cls) -> list[serializers.Field]:
+        if "_shared_fields" not in cls.__dict__:
+            fields = list(cls().fields.values())  # bound once, to an instance without context
+            if not all(field.read_only for field in fields):
+                raise TypeError(f"{cls.__name__}: only read-only fields may be shared")
+            cls._shared_fields = fields
+        return cls._shared_fields
 
     class Meta:
         model = Job

@@ -6,6 +6,7 @@ it lives in the jobs' database, the SQL lease queue (``same_db``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -350,6 +351,27 @@ def test_with_the_queue_in_the_same_database_a_failed_add_queues_nothing(same_db
         same_db.videos.add([fresh, existing], [message(fresh)])
 
     assert same_db.queued() == []
+
+
+def test_with_the_queue_in_the_same_database_one_job_and_its_message_are_added_together(same_db):
+    job = video()
+
+    assert same_db.videos.add([job], [message(job)]) == []
+
+    assert same_db.videos.get(job.id) == job
+    assert same_db.queued() == [job.id] and same_db.outbox.pending(limit=10) == []
+
+
+def test_with_the_queue_in_the_same_database_a_single_duplicate_job_queues_nothing(same_db):
+    existing = video()
+    same_db.videos.add([existing], [])
+    again = dataclasses.replace(video(), id=existing.id, source="uploads/other.mov")
+
+    with pytest.raises(ReelqueueError):
+        same_db.videos.add([again], [message(again)])
+
+    assert same_db.queued() == []
+    assert same_db.videos.get(existing.id) == existing
 
 
 def test_with_the_queue_in_the_same_database_a_save_queues_its_messages_only_when_it_succeeds(same_db):

@@ -63,12 +63,17 @@ class SqlQueuePublisher:
     def publish_in(self, conn: sa.Connection, messages: Sequence[JobMessage], *, delay_s: int = 0) -> None:
         """Publish inside the caller's transaction on this queue's database: the messages
         commit, or roll back, with whatever else it writes (a job and its message together)."""
+        rows = self.rows(messages, delay_s=delay_s)
+        if rows:
+            conn.execute(t.insert(), rows)
+
+    def rows(self, messages: Sequence[JobMessage], *, delay_s: int = 0) -> list[dict[str, object]]:
+        """The queue rows that publishing ``messages`` inserts (checked: delay, body size), for a
+        caller that writes them in a statement of its own (a job and its message in one)."""
         if not 0 <= delay_s <= MAX_DELAY_S:
             raise ReelqueueError(f"delay must be 0-{MAX_DELAY_S} s, got {delay_s}")
         now = self.clock.now()
-        rows = [_row(m.queue, m.encode(), now, delay_s) for m in messages]
-        if rows:
-            conn.execute(t.insert(), rows)
+        return [_row(m.queue, m.encode(), now, delay_s) for m in messages]
 
 
 def _row(queue: str, body: str, now: datetime, delay_s: int) -> dict[str, object]:

@@ -26,7 +26,7 @@ from src.infrastructure.clock import SystemClock
 from src.infrastructure.db.engine import OneStatement, dbapi_cursor
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.queue import SqlQueuePublisher
-from src.infrastructure.db.tables import batches, jobs, outbox
+from src.infrastructure.db.tables import batches, jobs, outbox, queue_messages
 from src.infrastructure.db.timestamps import from_db, to_db
 
 J = TypeVar("J", VideoJob, AIJob)
@@ -88,6 +88,56 @@ class QueueWriter:
         return []
 
 
+class JobAndQueueRow:
+    """One job and its one message, when the message is a row of the SQL lease queue in the jobs'
+    own Postgres database (the API's enqueue), as ONE statement, a data-modifying CTE::
+
+        WITH j AS (INSERT INTO rq_jobs (...) VALUES (...) RETURNING id)
+        INSERT INTO rq_queue_messages (...) SELECT ... FROM j
+
+    A statement is atomic: both rows commit or neither does, as in a transaction of two INSERTs.
+    Compiled once per column set and sent in autocommit on a pooled driver connection
+    (:class:`OneStatement`): one round trip, where ``BEGIN``, two INSERTs and ``COMMIT`` through
+    SQLAlchemy cost four and its execution layers. Only for psycopg2 (SQLite has no INSERT in a
+    CTE) and a single job; other adds (batches, SQLite, the outbox) take the transaction path.
+    """
+
+    def __init__(self, engine: sa.Engine, publisher: SqlQueuePublisher) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self._statements: dict[tuple[tuple[str, ...], tuple[str, ...]], OneStatement] = {}
+
+    @staticmethod
+    def fits(jobs_: Sequence[Job], messages: Sequence[JobMessage]) -> bool:
+        """One job, not in a batch (a batch also writes its row), with one message."""
+        return len(jobs_) == 1 and len(messages) == 1 and jobs_[0].batch_id is None
+
+    def insert(self, job: Job, message: JobMessage) -> None:
+        row = job_to_row(job)
+        row["outputs"] = json.dumps(row["outputs"])  # no bind processing on this path
+        queued = self.publisher.rows([message])[0]
+        values = {f"job_{name}": value for name, value in row.items()}
+        values.update({f"message_{name}": value for name, value in queued.items()})
+        self._statement(tuple(row), tuple(queued)).execute(**values)
+
+    def _statement(self, job_columns: tuple[str, ...], message_columns: tuple[str, ...]) -> OneStatement:
+        key = (job_columns, message_columns)
+        statement = self._statements.get(key)
+        if statement is None:  # a shape per job kind
+            job = (jobs.insert().values({name: sa.bindparam(f"job_{name}") for name in job_columns})
+                   .returning(jobs.c.id).cte("j"))
+            message = sa.select(*(sa.bindparam(f"message_{name}", type_=queue_messages.c[name].type)
+                                  for name in message_columns)).select_from(job)
+            insert = queue_messages.insert().from_select(list(message_columns), message)
+            expected = {f"job_{name}" for name in job_columns}
+            expected |= {f"message_{name}" for name in message_columns}
+            unbound = set(insert.compile(dialect=self.engine.dialect).params) - expected
+            if unbound:  # a column default SQLAlchemy would fill in, which this path would not
+                raise TypeError(f"columns without a value: {sorted(unbound)}")
+            statement = self._statements[key] = OneStatement(self.engine, insert)
+        return statement
+
+
 class SqlAlchemyJobRepository(Generic[J]):
     """The :class:`JobRepository` port for one job kind; status changes are conditional UPDATEs."""
 
@@ -109,11 +159,23 @@ class SqlAlchemyJobRepository(Generic[J]):
         for job in jobs_:
             if not isinstance(job, self.kind):
                 raise TypeError(f"{type(job).__name__} is not a {self.kind.__name__}")
+        one_statement = self._job_and_message
+        if one_statement is not None and one_statement.fits(jobs_, messages):
+            with translated_errors():
+                one_statement.insert(jobs_[0], messages[0])
+            return []
         with translated_errors(), self.engine.begin() as conn:
             if jobs_:
                 conn.execute(jobs.insert(), [job_to_row(job) for job in jobs_])
             _add_batches(conn, jobs_)
             return self.messages.write(conn, messages)
+
+    @functools.cached_property
+    def _job_and_message(self) -> JobAndQueueRow | None:
+        """The one-statement add of a job with its queue row, where it applies (see there)."""
+        if self.engine.dialect.driver != "psycopg2" or not isinstance(self.messages, QueueWriter):
+            return None
+        return JobAndQueueRow(self.engine, self.messages.publisher)
 
     def get(self, job_id: str) -> J:
         with translated_errors():
