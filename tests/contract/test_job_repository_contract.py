@@ -374,6 +374,20 @@ def test_with_the_queue_in_the_same_database_a_single_duplicate_job_queues_nothi
     assert same_db.videos.get(existing.id) == existing
 
 
+def test_with_the_queue_in_the_same_database_a_job_whose_message_is_refused_is_not_stored(same_db):
+    from src.application.messages import MAX_BODY_BYTES
+
+    job = video()
+    oversized = dataclasses.replace(message(job), job_id=job.id + "x" * MAX_BODY_BYTES)
+
+    with pytest.raises(ReelqueueError):
+        same_db.videos.add([job], [oversized])
+
+    assert same_db.queued() == []
+    with pytest.raises(JobNotFound):
+        same_db.videos.get(job.id)
+
+
 def test_with_the_queue_in_the_same_database_a_save_queues_its_messages_only_when_it_succeeds(same_db):
     job = video()
     same_db.videos.add([job], [])

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from src.application.messages import JobMessage
+from src.application.messages import MAX_BODY_BYTES, JobMessage
 from src.application.ports import OutboxEntry
 from src.application.ports.clock import Clock
 from src.domain.errors import ConcurrentUpdate, JobNotFound, ReelqueueError
@@ -36,9 +36,15 @@ class InMemoryDatabase:
         """A job's messages, committed with it: queued at once, or outbox entries (their ids)."""
         if self.broker is None:
             return self.add_outbox(messages)
+        self.check_queueable(messages)
         for message in messages:
             self.broker.send(message.queue, message.encode())
         return []
+
+    def check_queueable(self, messages: Sequence[JobMessage]) -> None:
+        """Refuse before anything is written, as the SQL queue's transaction would roll back."""
+        if self.broker is not None and any(len(m.encode().encode()) > MAX_BODY_BYTES for m in messages):
+            raise ReelqueueError(f"message body over {MAX_BODY_BYTES} bytes")
 
     def add_outbox(self, messages: Sequence[JobMessage]) -> list[int]:
         now = self.clock.now()
@@ -63,6 +69,7 @@ class InMemoryJobRepository(Generic[J]):
             for job in jobs:
                 if not isinstance(job, self.kind):
                     raise TypeError(f"{type(job).__name__} is not a {self.kind.__name__}")
+            self.db.check_queueable(messages)  # a job is stored with its messages or not at all
             self.db.jobs.update((job.id, job) for job in jobs)
             return self.db.commit_messages(messages)
 
@@ -77,6 +84,7 @@ class InMemoryJobRepository(Generic[J]):
             stored = self.get(job.id)
             if stored.status is not expected:
                 raise ConcurrentUpdate(job.id, expected.value, stored.status.value)
+            self.db.check_queueable(messages)
             self.db.jobs[job.id] = job
             return self.db.commit_messages(messages)
 
