@@ -344,21 +344,26 @@ class Worker:
             if outcome.action is Action.RELEASE:
                 self.consumer.release(delivery.message)
             else:
-                with self._changed:
-                    if not self._acks:
-                        self._acks_since_s = time.monotonic()
-                    self._acks.append(delivery.message)
-                    full = len(self._acks) >= MAX_BATCH
-                    if self._long_polling and self._ack_timer is None and not full:
-                        self._ack_timer = threading.Timer(self.ack_linger_s, self._flush_late_acks)
-                        self._ack_timer.daemon = True
-                        self._ack_timer.start()
-                if full:  # sent beside the loop: its next receive and this batch's delete overlap
-                    sender = threading.Thread(target=self.flush_acks, daemon=True, name="acks")
-                    self._ack_senders.append(sender)
-                    sender.start()
+                self._queue_ack(delivery.message)
         except Exception as exc:  # noqa: BLE001 - the message comes back after its visibility timeout
             self._outage(f"settle ({outcome.action.value})", exc, delivery)
+
+    def _queue_ack(self, message: ReceivedMessage) -> None:
+        """Batch the ack: a full batch is sent at once from a thread beside the loop (its delete
+        and the loop's next receive overlap); one queued while the loop sits in a long poll gets
+        a timer, so it is not held until the poll ends."""
+        with self._changed:  # senders start under the lock: shutdown sees and joins every one
+            if not self._acks:
+                self._acks_since_s = time.monotonic()
+            self._acks.append(message)
+            if len(self._acks) >= MAX_BATCH:
+                sender = threading.Thread(target=self.flush_acks, daemon=True, name="acks")
+                self._ack_senders.append(sender)
+                sender.start()
+            elif self._long_polling and self._ack_timer is None:
+                self._ack_timer = threading.Timer(self.ack_linger_s, self._flush_late_acks)
+                self._ack_timer.daemon = True
+                self._ack_timer.start()
 
     def _count(self, delivery: Delivery, outcome: Outcome | None, duration_s: float) -> None:
         labels = self._label_values(delivery)
