@@ -47,19 +47,32 @@ class CountingConnection(psycopg2.extensions.connection):
         return super().commit()
 
 
+def counting_postgres_engine(postgres_url: str) -> sa.Engine:
+    """One pooled psycopg2 connection that records what it sends, on empty job and queue tables."""
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    engine = make_engine(url, pool_size=1, max_overflow=0,
+                         connect_args={"connection_factory": CountingConnection})
+    upgrade(engine)
+    with engine.begin() as conn:
+        for table in ("rq_queue_messages", "rq_batches", "rq_jobs"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    return engine
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path}/jobs.sqlite3")
     else:
-        url = request.getfixturevalue("postgres_url").replace("postgresql://", "postgresql+psycopg2://", 1)
-        engine = make_engine(url, pool_size=1, max_overflow=0,
-                             connect_args={"connection_factory": CountingConnection})
-        upgrade(engine)
-        with engine.begin() as conn:
-            for table in ("rq_queue_messages", "rq_batches", "rq_jobs"):
-                conn.exec_driver_sql(f"DELETE FROM {table}")
+        engine = counting_postgres_engine(request.getfixturevalue("postgres_url"))
     upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_engine(postgres_url):
+    engine = counting_postgres_engine(postgres_url)
     yield engine
     engine.dispose()
 
@@ -115,9 +128,8 @@ def test_a_message_the_queue_table_refuses_leaves_no_job(postgres_url):
     engine.dispose()
 
 
-def test_on_postgres_a_job_and_its_message_are_one_statement_in_autocommit(engine):
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no INSERT inside a WITH: a transaction of two INSERTs there")
+def test_on_postgres_a_job_and_its_message_are_one_statement_in_autocommit(postgres_engine):
+    engine = postgres_engine  # SQLite has no INSERT inside a WITH: a transaction of two INSERTs there
     videos, _ = repositories(engine)
     warm = VideoJob(owner_id="u1", source="uploads/u1/in.mov", created_at=T0, updated_at=T0)
     videos.add([warm], [JobMessage.for_job(warm)])  # connects; the dialect's own set-up queries
