@@ -93,7 +93,7 @@ class SqlQueueConsumer:
         self.clock = clock
         self.visibility_timeout_s = visibility_timeout_s
         self.max_receive_count = max_receive_count
-        self._claim_statement = OneStatement(engine, _claim(max_receive_count), relaxed=True)
+        self._claim_statement = OneStatement(engine, _claim_ready(max_receive_count), relaxed=True)
         self._acks: dict[int, OneStatement] = {}
 
     def _ack_statement(self, size: int) -> OneStatement:
@@ -115,8 +115,8 @@ class SqlQueueConsumer:
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
     def _claim(self, limit: int) -> list[ReceivedMessage]:
-        """One statement whatever the batch (:meth:`_claim_statement`); each handle is the row id
-        and the lease token shared by the batch."""
+        """One statement whatever the batch (:func:`_claim_ready`); each handle is the row id and
+        the lease token shared by the batch."""
         token = uuid.uuid4().hex
         now = self.clock.now()
         with _db_errors("receive"):
@@ -167,7 +167,7 @@ class SqlQueueConsumer:
         return bool(changed)
 
 
-def _claim(max_receive_count: int) -> sa.Update:
+def _claim_ready(max_receive_count: int) -> sa.Update:
     """Lease up to ``batch`` ready messages in one statement: the oldest ready rows, locked and
     skipped by concurrent claims (``FOR UPDATE SKIP LOCKED``; SQLite serialises writers), get the
     batch's token, one more receive and a new visibility; a row already received

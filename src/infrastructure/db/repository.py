@@ -23,7 +23,7 @@ from src.domain.errors import ConcurrentUpdate, JobNotFound
 from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
-from src.infrastructure.db.engine import OneStatement, dbapi_cursor
+from src.infrastructure.db.engine import OneStatement
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.queue import SqlQueuePublisher
 from src.infrastructure.db.tables import batches, jobs, outbox, queue_messages
@@ -152,6 +152,7 @@ class SqlAlchemyJobRepository(Generic[J]):
             jobs.c.id == sa.bindparam("_id"), jobs.c.kind == self.kind_value,
             jobs.c.status == sa.bindparam("_expected"),
         )
+        self._updates: dict[tuple[str, ...], OneStatement] = {}
         self._get = OneStatement(engine, sa.select(jobs).where(
             jobs.c.id == sa.bindparam("job_id"), jobs.c.kind == self.kind_value))
 
@@ -202,21 +203,18 @@ class SqlAlchemyJobRepository(Generic[J]):
         raise ConcurrentUpdate(job.id, expected.value, actual)
 
     def _update_alone(self, values: dict[str, Any]) -> int:
-        """The conditional UPDATE in a transaction of its own: every job's hot path. On psycopg2
-        the SQL is compiled once per column set and sent on a pooled driver connection, without
-        SQLAlchemy's per-call compilation, bind processing and execution layers."""
-        if self.engine.dialect.driver != "psycopg2":
-            with self.engine.begin() as conn:
-                return conn.execute(self._update, values).rowcount
-        sql, defaults = self._compiled(self.engine.dialect, tuple(values))
-        with dbapi_cursor(self.engine, autocommit=True) as cursor:  # one round trip
-            cursor.execute(sql, {**defaults, **values, "outputs": json.dumps(values["outputs"])})
-            return cursor.rowcount
-
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - a few column sets per repository, kept for its life
-    def _compiled(self, dialect: sa.Dialect, keys: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-        compiled = self._update.compile(dialect=dialect, column_keys=[k for k in keys if k[0] != "_"])
-        return str(compiled), {k: v for k, v in compiled.params.items() if k not in keys}
+        """The conditional UPDATE in a transaction of its own, every job's hot path: one
+        :class:`OneStatement` per column set (one round trip on psycopg2). ``outputs`` goes in
+        as JSON text, which both SQLite and Postgres store in the JSON column."""
+        keys = tuple(values)
+        statement = self._updates.get(keys)
+        if statement is None:  # a column set or two per repository, each compiled once
+            changes = {key: sa.bindparam(f"set_{key}", type_=sa.Text() if key == "outputs" else None)
+                       for key in keys if key[0] != "_"}
+            statement = self._updates[keys] = OneStatement(self.engine, self._update.values(changes))
+        params = {key if key[0] == "_" else f"set_{key}": value for key, value in values.items()}
+        params["set_outputs"] = json.dumps(values["outputs"])
+        return statement.execute(**params)[0]
 
     def list(
         self, *, owner_id: str | None = None, status: JobStatus | None = None,

@@ -3,8 +3,8 @@
 One main thread receives and dispatches; jobs run on at most ``concurrency`` daemon job threads,
 kept for the worker's life and fed through a queue. By default the loop never receives more
 messages than it has free slots; ``prefetch`` lets it hold up to that many more, received ahead
-and started as slots free up (fewer receives per job for short jobs; keep it 0 for long ones, whose queued
-neighbours should go to idle workers instead). A heartbeat thread keeps running jobs' and
+and started as slots free up (fewer receives per job for short jobs; keep it 0 for long ones,
+whose queued neighbours should go to idle workers instead). A heartbeat thread keeps running jobs' and
 prefetched messages invisible, and running jobs' idempotency locks alive.
 Outages (broker, database, Redis) are logged and waited out with a backoff; the process stays up.
 
@@ -449,10 +449,11 @@ class Worker:
             return max(self.concurrency - len(self._running), 0)
 
     def _free_slots(self) -> int:
+        """Free slots, after waiting a moment for one when none is (the condition is reentrant)."""
         with self._changed:
             if len(self._running) >= self.concurrency:
                 self._changed.wait(POLL_S)
-            return max(self.concurrency - len(self._running), 0)
+            return self._free_now()
 
     def _pause(self, seconds: float) -> bool:
         """Sleep in short steps; True if a stop was requested meanwhile."""
