@@ -42,13 +42,38 @@ class Cost(int, Enum):
     EXPENSIVE = 4
 
 
-WAN_FPS = 16
+WAN_FPS = 16  # Wan 2.1 and Wan 2.2 A14B; Wan 2.2 TI2V-5B plays at 24 (see WAN_FAMILIES)
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 4_294_967_295
 RUNWAY_GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
 RUNWAY_GEN45_T2V_RATIOS = ("1280:720", "720:1280")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
 LUMA_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WanFamily:
+    """The documented defaults of one Wan model family (the Wan-Video repositories' configs).
+
+    The adapter reads what it can from the loaded pipeline (VAE strides, patch size) and uses
+    these where the weights carry no such field (frame rate, the default pixel budget).
+    """
+
+    name: str
+    fps: int
+    default_size: tuple[int, int]  # (width, height), landscape; its area is the pixel budget
+    size_multiple: int  # VAE spatial stride x transformer patch size
+    frame_step: int = 4  # num_frames is frame_step * k + 1 (the VAE's temporal stride)
+
+    @property
+    def max_area(self) -> int:
+        return self.default_size[0] * self.default_size[1]
+
+
+WAN_21 = WanFamily(name="Wan 2.1", fps=16, default_size=(832, 480), size_multiple=16)
+WAN_22_A14B = WanFamily(name="Wan 2.2 A14B", fps=16, default_size=(832, 480), size_multiple=16)
+WAN_22_TI2V_5B = WanFamily(name="Wan 2.2 TI2V-5B", fps=24, default_size=(1280, 704), size_multiple=32)
+WAN_FAMILIES = (WAN_21, WAN_22_A14B, WAN_22_TI2V_5B)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,7 +263,8 @@ def validate_generation(params: GenerationParams) -> ModelSpec:
 def _check_duration(spec: ModelSpec, params: GenerationParams, add) -> None:  # type: ignore[no-untyped-def]
     if spec.durations_s is None:  # Wan: frames 4k+1 at 16 fps
         if params.duration_s is not None:
-            add("duration_s", f"{spec.name} takes num_frames (4k+1 at {WAN_FPS} fps), not seconds")
+            add("duration_s", f"{spec.name} takes num_frames (4k+1; {WAN_FPS} fps, 24 for Wan 2.2 "
+                "TI2V-5B), not seconds")
         if params.num_frames is not None and (params.num_frames < 1 or params.num_frames % 4 != 1):
             add("num_frames", "must be 4k+1 (for example 5, 33, 81)")
         return

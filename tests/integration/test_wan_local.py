@@ -23,15 +23,17 @@ from src.infrastructure.inference.wan_local import (
     WanLocalGenerator,
     frame_count,
     frame_size,
+    model_shape,
 )
 from src.infrastructure.memory import InMemoryStorage
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def wan_job(mode: Mode = Mode.TEXT_TO_VIDEO, *, seed: int | None = 1, **fields: object) -> AIJob:
+def wan_job(mode: Mode = Mode.TEXT_TO_VIDEO, *, seed: int | None = 1, ratio: str = "32:32",
+            **fields: object) -> AIJob:
     return AIJob(owner_id="u", model="wan_local", provider="wan_local", production_path="fashion",
-                 mode=mode, prompt="a red dress", ratio="32:32", num_frames=5, seed=seed,
+                 mode=mode, prompt="a red dress", ratio=ratio, num_frames=5, seed=seed,
                  created_at=NOW, updated_at=NOW, **fields)  # type: ignore[arg-type]
 
 
@@ -41,6 +43,10 @@ def storage() -> InMemoryStorage:
     buffer = io.BytesIO()
     Image.new("RGB", (48, 40), (200, 30, 60)).save(buffer, format="PNG")
     store.put_bytes("inputs/look.png", buffer.getvalue(), "image/png")
+    for name, size in (("portrait", (40, 80)), ("landscape", (80, 40))):
+        buffer = io.BytesIO()
+        Image.new("RGB", size, (20, 120, 200)).save(buffer, format="PNG")
+        store.put_bytes(f"inputs/{name}.png", buffer.getvalue(), "image/png")
     return store
 
 
@@ -49,8 +55,9 @@ def cache() -> PipelineCache:
     return PipelineCache()
 
 
-def generator_for(models, storage, cache, i2v_dir=None, **options) -> WanLocalGenerator:  # type: ignore[no-untyped-def]
-    return WanLocalGenerator(t2v_model_dir=str(models.t2v), i2v_model_dir=str(i2v_dir or models.i2v_21),
+def generator_for(models, storage, cache, i2v_dir=None, t2v_dir=None, **options) -> WanLocalGenerator:  # type: ignore[no-untyped-def]
+    return WanLocalGenerator(t2v_model_dir=str(t2v_dir or models.t2v),
+                             i2v_model_dir=str(i2v_dir or models.i2v_21),
                              fetch_image=StorageImageFetcher(storage), num_inference_steps=2,
                              default_num_frames=5, cache=cache, **options)
 
@@ -63,6 +70,25 @@ def wan(tiny_wan_models, storage, cache) -> WanLocalGenerator:
 def decode(path) -> np.ndarray:  # type: ignore[no-untyped-def]
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def frame_rate(path) -> float:  # type: ignore[no-untyped-def]
+    with av.open(str(path)) as container:
+        return float(container.streams.video[0].average_rate)
+
+
+def count_vae_decodes(wan: WanLocalGenerator, mode: Mode, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count calls to the loaded pipeline's own VAE decoder (the expensive last stage)."""
+    vae = wan.pipeline(mode).vae
+    calls: list[int] = []
+    real = vae.decode
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vae, "decode", counted)
+    return calls
 
 
 def run(wan, job, tmp_path, should_stop=lambda: False):  # type: ignore[no-untyped-def]
@@ -96,6 +122,20 @@ def test_a_stop_request_interrupts_between_steps(wan, tmp_path):
     assert not (tmp_path / "wan.mp4").exists()
 
 
+@pytest.mark.parametrize("mode", [Mode.TEXT_TO_VIDEO, Mode.IMAGE_TO_VIDEO])
+def test_a_cancelled_job_never_reaches_the_vae_decoder(mode, wan, tmp_path, monkeypatch):
+    decodes = count_vae_decodes(wan, mode, monkeypatch)
+    job = wan_job(mode, input_image="inputs/look.png" if mode is Mode.IMAGE_TO_VIDEO else None)
+
+    with pytest.raises(Interrupted):
+        run(wan, job, tmp_path / "stopped", should_stop=lambda: True)
+    assert decodes == []
+    assert not (tmp_path / "stopped" / "wan.mp4").exists()
+
+    run(wan, job, tmp_path / "finished")
+    assert decodes == [1]
+
+
 def test_a_warm_process_loads_each_pipeline_once(tiny_wan_models, storage, tmp_path):
     cache = PipelineCache()
     wan = generator_for(tiny_wan_models, storage, cache)
@@ -113,8 +153,64 @@ def test_image_to_video_from_a_stored_image(version, tiny_wan_models, storage, c
 
     video, progress = run(wan, wan_job(Mode.IMAGE_TO_VIDEO, input_image="inputs/look.png"), tmp_path)
 
-    assert decode(video.path).shape == (5, 32, 32, 3)
+    # a 48x40 image within a 32x32 budget: 35x29, rounded down to multiples of 16
+    assert decode(video.path).shape == (5, 16, 32, 3)
     assert progress == sorted(progress) and progress[-1] == 100.0
+
+
+@pytest.mark.parametrize(("image", "width", "height"), [("portrait", 32, 80), ("landscape", 80, 32)])
+def test_image_to_video_keeps_the_image_aspect_ratio_within_the_pixel_budget(
+    image, width, height, wan, tmp_path
+):
+    job = wan_job(Mode.IMAGE_TO_VIDEO, input_image=f"inputs/{image}.png", ratio="64:64")
+
+    video, _ = run(wan, job, tmp_path)
+
+    # 2:1 within 64x64 = 4096 pixels: round(sqrt(4096*2)) = 91 -> 80, round(sqrt(4096/2)) = 45 -> 32
+    assert (video.width, video.height) == (width, height)
+    assert decode(video.path).shape == (5, height, width, 3)
+
+
+def test_wan_22_ti2v_5b_sizes_in_multiples_of_32_at_24_fps(tiny_wan_models, storage, cache, tmp_path):
+    wan = generator_for(tiny_wan_models, storage, cache, i2v_dir=tiny_wan_models.ti2v_5b,
+                        t2v_dir=tiny_wan_models.ti2v_5b)
+
+    text, _ = run(wan, wan_job(ratio="80:48"), tmp_path / "t2v")
+    image, _ = run(wan, wan_job(Mode.IMAGE_TO_VIDEO, input_image="inputs/portrait.png", ratio="64:64"),
+                   tmp_path / "i2v")
+
+    assert decode(text.path).shape == (5, 32, 64, 3)  # 80x48 rounded down to multiples of 32
+    assert decode(image.path).shape == (5, 64, 32, 3)  # 45x91 within the budget -> 32x64
+    assert text.fps == image.fps == 24
+    assert frame_rate(text.path) == frame_rate(image.path) == 24.0
+    assert model_shape(wan.pipeline(Mode.TEXT_TO_VIDEO)).family.name == "Wan 2.2 TI2V-5B"
+
+
+def test_wan_21_and_22_a14b_play_at_16_fps(tiny_wan_models, storage, cache, tmp_path):
+    wan = generator_for(tiny_wan_models, storage, cache, i2v_dir=tiny_wan_models.i2v_22)
+
+    video, _ = run(wan, wan_job(Mode.IMAGE_TO_VIDEO, input_image="inputs/look.png"), tmp_path)
+
+    assert video.fps == 16 and frame_rate(video.path) == 16.0
+    assert model_shape(wan.pipeline(Mode.IMAGE_TO_VIDEO)).family.name == "Wan 2.2 A14B"
+    assert model_shape(wan.pipeline(Mode.TEXT_TO_VIDEO)).family.name == "Wan 2.1"
+
+
+def test_running_out_of_memory_fails_permanently_naming_the_size(wan, tmp_path):
+    import torch
+
+    before = torch.cuda.memory_allocated() if torch.cuda.is_available() else 0
+    huge = wan_job(ratio="16777216:16777216")  # latents alone would need 2**49 bytes
+
+    with pytest.raises(PermanentError, match=(
+        r"out of (GPU )?memory generating 16777216x16777216x5 frames; try a smaller size or fewer frames"
+    )):
+        run(wan, huge, tmp_path / "huge")
+
+    if torch.cuda.is_available():
+        assert torch.cuda.memory_allocated() == before
+    video, _ = run(wan, wan_job(), tmp_path / "next")  # the worker goes on with the next job
+    assert decode(video.path).shape == (5, 32, 32, 3)
 
 
 def test_image_to_video_without_a_readable_image_fails_permanently(wan, storage, tmp_path):
@@ -131,9 +227,11 @@ def test_missing_weights_fail_permanently_and_name_the_setting(storage, tmp_path
         run(wan, wan_job(), tmp_path)
 
 
-def test_sizes_are_multiples_of_16_and_frame_counts_4k_plus_1():
-    assert frame_size("840:482") == (832, 480)
-    assert frame_size(None) == (832, 480)
+def test_sizes_are_multiples_of_the_model_and_frame_counts_4k_plus_1(wan):
+    shape = model_shape(wan.pipeline(Mode.TEXT_TO_VIDEO))
+
+    assert frame_size("840:482", shape) == (832, 480)
+    assert frame_size(None, shape) == (832, 480)
     assert [frame_count(n) for n in (1, 5, 8, 81, 83)] == [1, 5, 5, 81, 81]
 
 

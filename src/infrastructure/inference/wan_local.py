@@ -7,7 +7,9 @@ torch and diffusers are imported only when the first Wan job runs, so importing 
 
 from __future__ import annotations
 
+import gc
 import logging
+import math
 import secrets
 import threading
 from collections.abc import Callable
@@ -16,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from src.application.ports import GeneratedVideo
-from src.domain.catalogue import WAN_FPS
-from src.domain.errors import Interrupted, PermanentError, TransientError
+from src.domain.catalogue import WAN_21, WAN_22_A14B, WAN_22_TI2V_5B, WanFamily
+from src.domain.errors import Interrupted, PermanentError
 from src.domain.jobs import AIJob, Mode
 
 if TYPE_CHECKING:
@@ -27,8 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WIDTH, DEFAULT_HEIGHT = 832, 480
-SIZE_MULTIPLE = 16
+CPU_OOM_SIGNS = ("can't allocate memory", "not enough memory", "out of memory")
 PIPELINES = {Mode.TEXT_TO_VIDEO: "WanPipeline", Mode.IMAGE_TO_VIDEO: "WanImageToVideoPipeline"}
 SETTINGS = {Mode.TEXT_TO_VIDEO: "REELQUEUE_WAN_MODEL_DIR", Mode.IMAGE_TO_VIDEO: "REELQUEUE_WAN_I2V_MODEL_DIR"}
 
@@ -107,16 +108,16 @@ class WanLocalGenerator:
 
     def generate(self, job: AIJob, *, workdir: Path, on_progress: Callable[[float], None],
                  should_stop: Callable[[], bool]) -> GeneratedVideo:
-        width, height = frame_size(job.ratio)
-        frames = frame_count(job.num_frames or self.default_num_frames)
         pipe = self.pipeline(job.mode)
-        inputs = self._inputs(job, width, height, frames)
+        shape = model_shape(pipe)
+        inputs = self._inputs(job, shape)
+        size = Size(inputs["width"], inputs["height"], inputs["num_frames"])
         watcher = StepWatcher(self.num_inference_steps, on_progress, should_stop)
         with self.cache.run_lock:
-            video = self._run(pipe, inputs, watcher)
-        if watcher.stopped:
+            video = self._run(pipe, inputs, watcher, size)
+        if video is None:
             raise Interrupted(f"wan stopped after {watcher.done} of {watcher.steps} steps")
-        return export(video, workdir / "wan.mp4", width=width, height=height)
+        return export(video, workdir / "wan.mp4", size=size, fps=shape.fps)
 
     def pipeline(self, mode: Mode) -> Any:
         model_dir = self.model_dirs[mode]
@@ -129,31 +130,137 @@ class WanLocalGenerator:
         key = (name, str(Path(model_dir).resolve()), runtime.device)
         return self.cache.get(key, lambda: load_pipeline(name, model_dir, runtime, self.cpu_offload))
 
-    def _inputs(self, job: AIJob, width: int, height: int, frames: int) -> dict[str, Any]:
+    def _inputs(self, job: AIJob, shape: ModelShape) -> dict[str, Any]:
         import torch
 
+        frames = frame_count(job.num_frames or self.default_num_frames, shape.frame_step)
+        width, height, image = self._canvas(job, shape)
         seed = job.seed if job.seed is not None else secrets.randbelow(2**32)
-        log.info("wan %s %dx%d, %d frames, %d steps, seed %d", job.mode.value, width, height, frames,
-                 self.num_inference_steps, seed)
-        inputs: dict[str, Any] = {
+        log.info("wan %s (%s) %dx%d, %d frames at %d fps, %d steps, seed %d", job.mode.value,
+                 shape.family.name, width, height, frames, shape.fps, self.num_inference_steps, seed)
+        return image | {
             "prompt": job.prompt, "height": height, "width": width, "num_frames": frames,
             "num_inference_steps": self.num_inference_steps, "guidance_scale": self.guidance_scale,
-            "generator": torch.Generator(device="cpu").manual_seed(seed), "output_type": "np",
+            "generator": torch.Generator(device="cpu").manual_seed(seed),
         }
-        if job.mode is Mode.IMAGE_TO_VIDEO:
-            if not job.input_image:
-                raise PermanentError("image-to-video needs an input image")
-            inputs["image"] = self.fetch_image(job.input_image)
-        return inputs
+
+    def _canvas(self, job: AIJob, shape: ModelShape) -> tuple[int, int, dict[str, Any]]:
+        """(width, height, image input): text-to-video from the ratio; image-to-video from the
+        image's aspect ratio within the pixel budget, the image resized to exactly that size."""
+        from PIL.Image import Resampling
+
+        if job.mode is not Mode.IMAGE_TO_VIDEO:
+            return (*frame_size(job.ratio, shape), {})
+        if not job.input_image:
+            raise PermanentError("image-to-video needs an input image")
+        image = self.fetch_image(job.input_image)
+        width, height = fit_image(image.width, image.height, budget_area(job.ratio, shape), shape)
+        return width, height, {"image": image.resize((width, height), Resampling.LANCZOS)}
 
     @staticmethod
-    def _run(pipe: Any, inputs: dict[str, Any], watcher: StepWatcher) -> Any:
-        import torch
+    def _run(pipe: Any, inputs: dict[str, Any], watcher: StepWatcher, size: Size) -> Any:
+        """Denoise to latents, then decode them unless the job was stopped; ``None`` when stopped.
 
+        Running out of memory at this size is permanent: the same size would fail again.
+        """
         try:
-            return pipe(**inputs, callback_on_step_end=watcher).frames[0]
-        except torch.cuda.OutOfMemoryError as exc:
-            raise TransientError("wan ran out of GPU memory") from exc
+            latents = pipe(**inputs, output_type="latent", callback_on_step_end=watcher).frames
+            return None if watcher.stopped else decode(pipe, latents)[0]
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is translated here
+            if not out_of_memory(exc):
+                raise
+            cause = exc.with_traceback(None)  # the frames hold the tensors that filled the memory
+        release_memory(pipe)
+        raise PermanentError(
+            f"out of {memory_kind(cause)} generating {size}; try a smaller size or fewer frames"
+        ) from cause
+
+
+@dataclass(frozen=True)
+class Size:
+    width: int
+    height: int
+    frames: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}x{self.frames} frames"
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the loaded pipeline accepts: read from its components, family defaults for the rest."""
+
+    family: WanFamily
+    size_multiple: int
+    frame_step: int
+    fps: int
+    default_size: tuple[int, int]
+
+
+def model_shape(pipe: Any) -> ModelShape:
+    family = wan_family(pipe)
+    transformer = getattr(pipe, "transformer", None) or getattr(pipe, "transformer_2", None)
+    spatial = getattr(pipe, "vae_scale_factor_spatial", None)
+    patch = transformer.config.patch_size if transformer is not None else None
+    multiple = spatial * max(patch[1], patch[2]) if spatial and patch else family.size_multiple
+    step = getattr(pipe, "vae_scale_factor_temporal", None) or family.frame_step
+    width, height = family.default_size
+    return ModelShape(family=family, size_multiple=multiple, frame_step=step, fps=family.fps,
+                      default_size=(_multiple(width, multiple), _multiple(height, multiple)))
+
+
+def wan_family(pipe: Any) -> WanFamily:
+    """TI2V-5B expands timesteps per token; A14B splits denoising between two experts at a boundary."""
+    config = getattr(pipe, "config", {})
+    if config.get("expand_timesteps"):
+        return WAN_22_TI2V_5B
+    if config.get("boundary_ratio") is not None or getattr(pipe, "transformer_2", None) is not None:
+        return WAN_22_A14B
+    return WAN_21
+
+
+def decode(pipe: Any, latents: Any) -> Any:
+    """The pipeline's own last stage (un-normalise, VAE decode, to numpy), run only when wanted."""
+    import torch
+    from diffusers.utils.torch_utils import get_module_execution_device
+
+    vae = pipe.vae
+    with torch.no_grad():
+        latents = latents.to(device=get_module_execution_device(vae), dtype=vae.dtype)
+        shape = (1, vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents.device, latents.dtype)
+        std = torch.tensor(vae.config.latents_std).view(shape).to(latents.device, latents.dtype)
+        video = vae.decode(latents * std + mean, return_dict=False)[0]
+        frames = pipe.video_processor.postprocess_video(video, output_type="np")
+    pipe.maybe_free_model_hooks()
+    return frames
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(sign in str(exc) for sign in CPU_OOM_SIGNS)
+
+
+def memory_kind(exc: BaseException) -> str:
+    import torch
+
+    return "GPU memory" if isinstance(exc, torch.OutOfMemoryError) else "memory"
+
+
+def release_memory(pipe: Any) -> None:
+    """Give the cached blocks back before the next job (offloaded models go back to the CPU)."""
+    import torch
+
+    try:
+        pipe.maybe_free_model_hooks()
+    except Exception:  # noqa: BLE001 - freeing is best effort; the job has failed already
+        log.warning("could not offload the Wan models after running out of memory", exc_info=True)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class StepWatcher:
@@ -198,28 +305,55 @@ def load_pipeline(class_name: str, model_dir: str, runtime: Runtime, cpu_offload
     return pipe
 
 
-def export(frames: Any, path: Path, *, width: int, height: int) -> GeneratedVideo:
+def export(frames: Any, path: Path, *, size: Size, fps: int) -> GeneratedVideo:
     from diffusers.utils import export_to_video
 
-    export_to_video(list(frames), str(path), fps=WAN_FPS)
-    return GeneratedVideo(path=path, num_frames=len(frames), width=width, height=height, fps=WAN_FPS)
+    export_to_video(list(frames), str(path), fps=fps)
+    return GeneratedVideo(path=path, num_frames=len(frames), width=size.width, height=size.height, fps=fps)
 
 
-def frame_size(ratio: str | None) -> tuple[int, int]:
-    """(width, height) from ``"W:H"`` in pixels, each a multiple of 16 (rounded down, at least 16)."""
+def frame_size(ratio: str | None, shape: ModelShape) -> tuple[int, int]:
+    """Text-to-video (width, height): ``"W:H"`` in pixels, each rounded down to the model's multiple
+    (16 for Wan 2.1 and 2.2 A14B, 32 for TI2V-5B, at least one multiple); default the family's size."""
     if not ratio:
-        return DEFAULT_WIDTH, DEFAULT_HEIGHT
+        return shape.default_size
+    width, height = _pixels(ratio)
+    return _multiple(width, shape.size_multiple), _multiple(height, shape.size_multiple)
+
+
+def budget_area(ratio: str | None, shape: ModelShape) -> int:
+    """Image-to-video pixel budget: the area of ``"W:H"`` when given (as Wan's ``--size`` is a
+    max area for i2v), else the family's default size."""
+    if not ratio:
+        return shape.default_size[0] * shape.default_size[1]
+    width, height = _pixels(ratio)
+    return width * height
+
+
+def fit_image(image_width: int, image_height: int, max_area: int, shape: ModelShape) -> tuple[int, int]:
+    """(width, height) with the image's aspect ratio within ``max_area``, in the model's multiples
+    (diffusers' Wan image-to-video example)."""
+    aspect = image_height / image_width
+    height = round(math.sqrt(max_area * aspect))
+    width = round(math.sqrt(max_area / aspect))
+    return _multiple(width, shape.size_multiple), _multiple(height, shape.size_multiple)
+
+
+def _pixels(ratio: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in ratio.split(":"))
     except ValueError:
         raise PermanentError(f"wan_local needs a ratio as WIDTH:HEIGHT in pixels, got {ratio!r}") from None
-    return _multiple(width), _multiple(height)
+    if width <= 0 or height <= 0:
+        raise PermanentError(f"wan_local needs a positive WIDTH:HEIGHT, got {ratio!r}")
+    return width, height
 
 
-def _multiple(pixels: int) -> int:
-    return max(SIZE_MULTIPLE, pixels - pixels % SIZE_MULTIPLE)
+def _multiple(pixels: int, multiple: int) -> int:
+    return max(multiple, pixels - pixels % multiple)
 
 
-def frame_count(requested: int) -> int:
-    """The nearest 4k+1 frame count not above ``requested`` (Wan's VAE packs 4 frames per latent)."""
-    return max(1, (requested - 1) // 4 * 4 + 1)
+def frame_count(requested: int, step: int = 4) -> int:
+    """The nearest ``step*k+1`` frame count not above ``requested`` (Wan's VAE packs ``step`` frames
+    per latent frame; 4 for every released Wan VAE)."""
+    return max(1, (requested - 1) // step * step + 1)

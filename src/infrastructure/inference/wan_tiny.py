@@ -23,16 +23,19 @@ class TinyWanModels:
     t2v: Path
     i2v_21: Path  # Wan 2.1 style: CLIP image encoder
     i2v_22: Path  # Wan 2.2 style: no image encoder, two transformers and a boundary
+    ti2v_5b: Path  # Wan 2.2 TI2V-5B style: 48-channel VAE (16x spatial), expand_timesteps
 
 
 def build_tiny_wan_models(root: Path) -> TinyWanModels:
     import torch
 
     torch.manual_seed(0)
-    models = TinyWanModels(t2v=root / "wan-t2v", i2v_21=root / "wan21-i2v", i2v_22=root / "wan22-i2v")
+    models = TinyWanModels(t2v=root / "wan-t2v", i2v_21=root / "wan21-i2v", i2v_22=root / "wan22-i2v",
+                           ti2v_5b=root / "wan22-ti2v-5b")
     _t2v().save_pretrained(models.t2v)
     _i2v_21().save_pretrained(models.i2v_21)
     _i2v_22().save_pretrained(models.i2v_22)
+    _ti2v_5b().save_pretrained(models.ti2v_5b)
     return models
 
 
@@ -46,7 +49,7 @@ def _tokenizer() -> Any:
                                    unk_token="<unk>", model_max_length=512)
 
 
-def _shared() -> dict[str, Any]:
+def _shared(vae: Any = None) -> dict[str, Any]:
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler
     from transformers import UMT5Config, UMT5EncoderModel
 
@@ -54,8 +57,8 @@ def _shared() -> dict[str, Any]:
         vocab_size=len(VOCAB), d_model=TEXT_DIM, num_layers=2, num_heads=4, d_kv=8, d_ff=64,
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
     ))
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
+    vae = vae or AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                  temperal_downsample=[False, True, True])
     scheduler = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
                                         flow_shift=3.0)
     return {"tokenizer": _tokenizer(), "text_encoder": text_encoder, "vae": vae, "scheduler": scheduler}
@@ -99,3 +102,17 @@ def _i2v_22() -> Any:
         transformer=_transformer(in_channels=36), transformer_2=_transformer(in_channels=36),
         image_encoder=None, image_processor=None, boundary_ratio=0.875, **_shared(),
     )
+
+
+def _ti2v_5b() -> Any:
+    """Wan 2.2 TI2V-5B's shape: a patchified 48-channel VAE with 16x spatial compression (so sizes
+    are multiples of 32) and per-token timesteps; one transformer, no boundary."""
+    from diffusers import AutoencoderKLWan, WanPipeline
+
+    vae = AutoencoderKLWan(
+        base_dim=3, z_dim=48, in_channels=12, out_channels=12, is_residual=True, patch_size=2,
+        latents_mean=[0.0] * 48, latents_std=[1.0] * 48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        scale_factor_spatial=16, scale_factor_temporal=4, temperal_downsample=[False, True, True],
+    )
+    transformer = _transformer(in_channels=48, out_channels=48)
+    return WanPipeline(transformer=transformer, expand_timesteps=True, **_shared(vae))
