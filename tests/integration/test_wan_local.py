@@ -15,8 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from src.application.handlers import ProcessAIJobHandler
+from src.application.outcomes import Action
+from src.application.retry import RetryPolicy
 from src.domain.errors import Interrupted, PermanentError
 from src.domain.jobs import AIJob, Mode
+from src.domain.status import JobStatus
 from src.infrastructure.inference.images import StorageImageFetcher
 from src.infrastructure.inference.wan_local import (
     PipelineCache,
@@ -25,7 +29,14 @@ from src.infrastructure.inference.wan_local import (
     frame_size,
     model_shape,
 )
-from src.infrastructure.memory import InMemoryStorage
+from src.infrastructure.memory import (
+    FakeClock,
+    InMemoryDatabase,
+    InMemoryIdempotency,
+    InMemoryJobRepository,
+    InMemoryProgress,
+    InMemoryStorage,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -225,6 +236,25 @@ def test_missing_weights_fail_permanently_and_name_the_setting(storage, tmp_path
 
     with pytest.raises(PermanentError, match="REELQUEUE_WAN_MODEL_DIR"):
         run(wan, wan_job(), tmp_path)
+
+
+def test_a_job_that_runs_out_of_memory_fails_once_and_is_not_retried(wan):
+    clock = FakeClock()
+    jobs = InMemoryJobRepository(InMemoryDatabase(clock), AIJob)
+    handler = ProcessAIJobHandler(
+        storage=InMemoryStorage(), local={"wan_local": wan}, jobs=jobs, locks=InMemoryIdempotency(clock),
+        progress=InMemoryProgress(clock), clock=clock, cancel_check_interval_s=0,
+        retry_policy=RetryPolicy(max_attempts=5, base_delay_s=10, rng=lambda: 0.5),
+    )
+    job = wan_job(ratio="16777216:16777216")
+    jobs.add([job], [])
+
+    outcome = handler.handle(job.id)
+
+    failed = jobs.get(job.id)
+    assert outcome.action is Action.ACK
+    assert (failed.status, failed.attempts) == (JobStatus.FAILED, 1)
+    assert "16777216x16777216x5 frames; try a smaller size or fewer frames" in failed.error
 
 
 def test_sizes_are_multiples_of_the_model_and_frame_counts_4k_plus_1(wan):
