@@ -84,7 +84,7 @@ class AIJobRequest(FieldsBuiltOnce, serializers.Serializer):
     ratio = serializers.CharField(max_length=16, required=False, allow_null=True)
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_SEED)
     num_frames = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10_000,
-                                          help_text="wan_local only: 4k+1 frames at 16 fps")
+                                          help_text="wan_local only: 4k+1 frames (16 fps; TI2V-5B: 24)")
 
     def command(self, owner_id: str) -> SubmitAIJob:
         return ai_command(owner_id, self.validated_data)
