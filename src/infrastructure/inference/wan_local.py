@@ -3,6 +3,8 @@
 torch and diffusers are imported only when the first Wan job runs, so importing this module
 (or running a remote-only worker) costs nothing. Pipelines are loaded once per process with
 ``from_pretrained`` from local directories and kept warm in a :class:`PipelineCache`.
+Sizes, frame counts and frame rates follow the loaded model's family (Wan 2.1, Wan 2.2 A14B,
+Wan 2.2 TI2V-5B), read from its components where they say it (docs/providers.md).
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ class WanLocalGenerator:
         pipe = self.pipeline(job.mode)
         shape = model_shape(pipe)
         inputs = self._inputs(job, shape)
-        size = Size(inputs["width"], inputs["height"], inputs["num_frames"])
+        size = Size(width=inputs["width"], height=inputs["height"], frames=inputs["num_frames"])
         watcher = StepWatcher(self.num_inference_steps, on_progress, should_stop)
         with self.cache.run_lock:
             video = self._run(pipe, inputs, watcher, size)
@@ -176,7 +178,7 @@ class WanLocalGenerator:
         ) from cause
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Size:
     width: int
     height: int
@@ -186,7 +188,7 @@ class Size:
         return f"{self.width}x{self.height}x{self.frames} frames"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelShape:
     """What the loaded pipeline accepts: read from its components, family defaults for the rest."""
 
@@ -247,7 +249,8 @@ def out_of_memory(exc: BaseException) -> bool:
 def memory_kind(exc: BaseException) -> str:
     import torch
 
-    return "GPU memory" if isinstance(exc, torch.OutOfMemoryError) else "memory"
+    on_gpu = isinstance(exc, torch.OutOfMemoryError) or "CUDA" in str(exc)
+    return "GPU memory" if on_gpu else "memory"
 
 
 def release_memory(pipe: Any) -> None:
