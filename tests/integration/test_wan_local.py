@@ -25,6 +25,7 @@ from src.infrastructure.inference.images import StorageImageFetcher
 from src.infrastructure.inference.wan_local import (
     PipelineCache,
     WanLocalGenerator,
+    fit_image,
     frame_count,
     frame_size,
     model_shape,
@@ -263,6 +264,14 @@ def test_sizes_are_multiples_of_the_model_and_frame_counts_4k_plus_1(wan):
     assert frame_size("840:482", shape) == (832, 480)
     assert frame_size(None, shape) == (832, 480)
     assert [frame_count(n) for n in (1, 5, 8, 81, 83)] == [1, 5, 5, 81, 81]
+
+
+def test_a_very_thin_image_never_outgrows_the_pixel_budget(wan):
+    shape = model_shape(wan.pipeline(Mode.IMAGE_TO_VIDEO))
+
+    assert fit_image(1080, 1920, 832 * 480, shape) == (464, 832)
+    assert fit_image(1, 10_000, 832 * 480, shape) == (16, 24_960)  # 16 wide at least, 399,360 pixels
+    assert fit_image(10_000, 1, 832 * 480, shape) == (24_960, 16)
 
 
 def test_a_remote_only_worker_never_imports_torch():

@@ -336,10 +336,13 @@ def budget_area(ratio: str | None, shape: ModelShape) -> int:
 def fit_image(image_width: int, image_height: int, max_area: int, shape: ModelShape) -> tuple[int, int]:
     """(width, height) with the image's aspect ratio within ``max_area``, in the model's multiples
     (diffusers' Wan image-to-video example)."""
+    multiple = shape.size_multiple
     aspect = image_height / image_width
-    height = round(math.sqrt(max_area * aspect))
-    width = round(math.sqrt(max_area / aspect))
-    return _multiple(width, shape.size_multiple), _multiple(height, shape.size_multiple)
+    height = _multiple(round(math.sqrt(max_area * aspect)), multiple)
+    width = _multiple(round(math.sqrt(max_area / aspect)), multiple)
+    # a very thin image: one side stays at one multiple, the other may not outgrow the budget
+    capped_width = _multiple(min(width, max_area // height), multiple)
+    return capped_width, _multiple(min(height, max_area // width), multiple)
 
 
 def _pixels(ratio: str) -> tuple[int, int]:
