@@ -4,6 +4,11 @@
 with ``assets.video``, or ``failed`` with ``failure_reason`` when the prompt holds an unsafe
 word); ``GET``/``DELETE /generations/{id}``. On every state change after creation it POSTs
 the generation to its ``callback_url``, trying 3 times 100 ms apart, as Luma documents.
+
+A create body is checked field by field against ``GenerationRequest`` of Luma's openapi.yaml
+(``lumalabs/lumaai-api``) and the SDK's ``VideoCreateParams`` (``lumalabs/lumaai-python``): the
+first broken rule answers 400 with ``{"detail": ...}``, the spec's ``Error`` shape, and creates
+nothing. Each rule's source is listed in docs/providers.md.
 """
 
 from __future__ import annotations

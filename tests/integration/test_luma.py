@@ -262,3 +262,16 @@ def test_the_key_never_appears_in_errors_or_logs(luma_server, caplog):
         provider.poll("x")
 
     assert "luma-secret-key" not in str(caught.value) + repr(provider) + caplog.text
+
+
+def test_an_image_that_cannot_be_measured_fails_clearly_and_creates_nothing(luma_server):
+    def broken(source: str) -> tuple[int, int]:
+        raise OSError("disk unreadable")
+
+    provider = LumaProvider(api_key=luma_server.api_key, base_url=luma_server.base_url,
+                            timeout_s=CLIENT_TIMEOUT_S, backoff=FAST_BACKOFF, image_size=broken)
+
+    with pytest.raises(PermanentError, match="could not be measured: disk unreadable"):
+        provider.submit(i2v(), input_image_url="https://cdn.example/dish.png", callback_url=None)
+
+    assert luma_server.create_count() == 0

@@ -16,7 +16,7 @@ import requests
 
 from src.application.ports import RemoteState, RemoteTask
 from src.domain.catalogue import LUMA_RATIOS
-from src.domain.errors import PermanentError
+from src.domain.errors import PermanentError, ReelqueueError
 from src.domain.jobs import AIJob, Mode
 from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, json_of
 
@@ -84,7 +84,13 @@ class LumaProvider:
         if self.image_size is None:
             raise PermanentError("luma image-to-video without a ratio needs the image's size; "
                                  "give the job a ratio")
-        return nearest_ratio(*self.image_size(job.input_image))
+        try:
+            width, height = self.image_size(job.input_image)
+        except ReelqueueError:  # transient or permanent, as the storage or downloader said
+            raise
+        except Exception as exc:  # nothing was sent to Luma: say so plainly, never "outcome unknown"
+            raise PermanentError(f"the input image could not be measured: {exc}") from exc
+        return nearest_ratio(width, height)
 
     def poll(self, task_id: str) -> RemoteTask:
         data = json_of(self.api.call("GET", f"/generations/{task_id}"), "luma")
