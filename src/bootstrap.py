@@ -272,8 +272,10 @@ def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
     parts: dict[str, Any] = {
         "storage": adapters.storage,
         "workdir": Path(settings.work_dir) if settings.work_dir else None,
-        "callback_url": luma_callbacks(settings.public_base_url, policy=callback_policy or UrlPolicy()),
     }
+    if settings.worker_type == "remote":  # only remote workers talk to Luma
+        parts["callback_url"] = luma_callbacks(settings.public_base_url,
+                                               policy=callback_policy or UrlPolicy())
     if "local" not in overrides and settings.worker_type == "gpu":
         from src.infrastructure.inference.images import StorageImageFetcher
         from src.infrastructure.inference.wan_local import WanLocalGenerator
