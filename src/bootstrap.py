@@ -7,6 +7,7 @@ remote-only AI worker never imports torch).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +32,12 @@ from src.config import Settings
 from src.domain.jobs import AIJob, VideoJob
 from src.domain.paths import UnknownPathPolicy
 from src.infrastructure.clock import SystemClock
+from src.infrastructure.net import UnresolvableHost, UnsafeUrl, UrlPolicy, vet_url
 
 if TYPE_CHECKING:
     from src.infrastructure.db.repository import MessageWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -259,13 +263,19 @@ def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def ai_handler(adapters: Adapters, **overrides: Any) -> ProcessAIJobHandler:
+def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
+               **overrides: Any) -> ProcessAIJobHandler:
+    """``callback_policy``: which addresses count as public for Luma's callbacks; the default
+    (the only one production uses) accepts https on public addresses only. Tests may pass a
+    policy that lets a loopback receiver through."""
     settings = adapters.settings
     parts: dict[str, Any] = {
         "storage": adapters.storage,
         "workdir": Path(settings.work_dir) if settings.work_dir else None,
-        "callback_url": lambda job: luma_callback_url(settings, job),
     }
+    if settings.worker_type == "remote":  # only remote workers talk to Luma
+        parts["callback_url"] = luma_callbacks(settings.public_base_url,
+                                               policy=callback_policy or UrlPolicy())
     if "local" not in overrides and settings.worker_type == "gpu":
         from src.infrastructure.inference.images import StorageImageFetcher
         from src.infrastructure.inference.wan_local import WanLocalGenerator
@@ -273,19 +283,42 @@ def ai_handler(adapters: Adapters, **overrides: Any) -> ProcessAIJobHandler:
         fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
         parts["local"] = {"wan_local": WanLocalGenerator.from_settings(settings, fetch_image=fetch_image)}
     if "remote" not in overrides and settings.worker_type == "remote":
+        from src.infrastructure.inference.images import StorageImageFetcher
         from src.infrastructure.inference.luma import LumaProvider
         from src.infrastructure.inference.runway import RunwayProvider
 
+        fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
         parts["remote"] = {
             "runway": RunwayProvider.from_settings(settings),
-            "luma": LumaProvider.from_settings(settings),
+            "luma": LumaProvider.from_settings(settings, image_size=lambda source: fetch_image(source).size),
         }
     parts.update(overrides)
     return ProcessAIJobHandler(**_handler_base(adapters, adapters.ai_jobs), **parts)
 
 
-def luma_callback_url(settings: Settings, job: AIJob) -> str | None:
-    if job.provider != "luma" or not job.callback_token or not settings.public_base_url:
+def luma_callbacks(public_base_url: str, *, policy: UrlPolicy) -> Callable[[AIJob], str | None]:
+    """The job -> callback URL function; checked once (at worker start), never per job."""
+    base = public_callback_base(public_base_url, policy=policy)
+    return lambda job: luma_callback_url(base, job)
+
+
+def public_callback_base(public_base_url: str, *, policy: UrlPolicy) -> str | None:
+    """``public_base_url`` when a provider on the internet can reach it, else None (with a warning):
+    Luma then gets no ``callback_url`` and the worker polls alone."""
+    if not public_base_url:
+        log.warning("REELQUEUE_PUBLIC_BASE_URL is not set: Luma gets no callback_url, "
+                    "its generations are polled")
         return None
-    base = settings.public_base_url.rstrip("/")
+    try:
+        vet_url(public_base_url, policy=policy)
+    except (UnsafeUrl, UnresolvableHost) as exc:
+        log.warning("REELQUEUE_PUBLIC_BASE_URL %s is not a public https address (%s): Luma gets "
+                    "no callback_url, its generations are polled", public_base_url, exc)
+        return None
+    return public_base_url.rstrip("/")
+
+
+def luma_callback_url(base: str | None, job: AIJob) -> str | None:
+    if base is None or job.provider != "luma" or not job.callback_token:
+        return None
     return f"{base}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"

@@ -22,7 +22,9 @@ class Settings:
     queue_backend: str = "sql"  # sql | sqs | memory
     storage_backend: str = "local"  # local | s3
     storage_root: str = "var/storage"
-    public_base_url: str = "http://127.0.0.1:8000"  # how providers and users reach the API
+    # how providers (Luma's callbacks) and users (local storage's file links) reach the API; empty:
+    # no callbacks (polling alone) and file links relative to the API's own address
+    public_base_url: str = ""
 
     # SQS
     aws_region: str = "us-east-1"

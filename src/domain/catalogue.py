@@ -48,6 +48,7 @@ MAX_SEED = 4_294_967_295
 RUNWAY_GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672")
 RUNWAY_GEN45_T2V_RATIOS = ("1280:720", "720:1280")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
+# Luma: openapi.yaml AspectRatio (lumalabs/lumaai-api); durations "5s"/"9s" (VideoModelOutputDuration)
 LUMA_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
 
 

@@ -5,6 +5,7 @@
     reconcile [--loop --interval-s N]     send outbox messages that never left
     dlq list|redrive|purge --queue Q      the dead-letter queue of Q
     requeue JOB_ID                        send a stuck (processing/waiting) job's message again
+    smoke runway|luma [--yes]             one real, paid generation with the configured key
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from src import bootstrap
@@ -23,6 +25,7 @@ from src.application.enqueue import Reconciler
 from src.config import Settings
 from src.domain.errors import JobNotFound, ReelqueueError
 from src.infrastructure.observability.logs import configure_logging, secrets_of
+from src.interfaces.smoke import SmokeAborted, run_smoke
 from src.interfaces.workers.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -46,16 +49,30 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--queue", required=True, choices=QUEUES)
     requeue = commands.add_parser("requeue", help="publish a stuck job's message again")
     requeue.add_argument("job_id")
+    smoke = commands.add_parser(
+        "smoke", help="submit the cheapest real job with the configured key, poll it, save the video "
+                      "(spends money)")
+    smoke.add_argument("provider", choices=("runway", "luma"))
+    smoke.add_argument("--yes", action="store_true", help="do not ask before spending money")
+    smoke.add_argument("--output", type=Path, default=None,
+                       help="where to save the video (default: ./smoke-PROVIDER-TASK.mp4)")
+    smoke.add_argument("--poll-s", type=float, default=5.0, help="pause between status checks")
+    smoke.add_argument("--timeout-s", type=float, default=600.0, help="give up polling after this")
     return root
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
+         stdin: TextIO | None = None) -> int:
     args = parser().parse_args(argv)
     out = out or sys.stdout
+    args.stdin = stdin or sys.stdin
     settings = Settings.from_env()
     configure_logging(log_format="text", log_level=settings.log_level, secrets=secrets_of(settings))
     try:
         return COMMANDS[args.command](settings, args, out)
+    except SmokeAborted as exc:
+        print(f"aborted: {exc}", file=sys.stderr)
+        return 2
     except (ReelqueueError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -138,6 +155,11 @@ def requeue(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def smoke(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    return run_smoke(settings, args.provider, out=out, stdin=args.stdin, yes=args.yes,
+                     output=args.output, poll_s=args.poll_s, timeout_s=args.timeout_s)
+
+
 def requeue_job(adapters: bootstrap.Adapters, job_id: str) -> str:
     """A job stuck in processing goes back to queued; queued and waiting jobs keep their state
     and get a new message (:meth:`JobService.requeue`)."""
@@ -164,7 +186,7 @@ def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, TextIO], int]] = {
     "migrate": migrate, "ensure-queues": ensure_queues, "reconcile": reconcile, "dlq": dlq,
-    "requeue": requeue,
+    "requeue": requeue, "smoke": smoke,
 }
 
 

@@ -1,8 +1,9 @@
 """200 mixed jobs over HTTP against the whole production profile, as real processes.
 
 gunicorn API, a video worker and a remote AI worker (separate processes), Postgres, Redis, moto's
-server for SQS and S3, fake Runway and Luma (with callbacks to the API). Every job must succeed
-once: outputs in S3, one provider create per AI job, progress seen while video jobs run.
+server for SQS and S3, fake Runway and Luma (polled: the stack's API is on loopback, so Luma gets no
+callback URL). Every job must succeed once: outputs in S3, one provider create per AI job, progress
+seen while video jobs run.
 """
 
 from __future__ import annotations

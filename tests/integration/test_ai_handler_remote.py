@@ -6,8 +6,9 @@ receive, handle, and for ``retry_later`` send the delayed check-back message.
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -19,6 +20,7 @@ from src.config import Settings
 from src.domain.jobs import AIJob
 from src.domain.status import JobStatus
 from src.infrastructure.memory import FakeClock
+from src.infrastructure.net import UrlPolicy
 from tests.fakes import CallbackReceiver, FakeLuma, FakeRunway
 from tests.integration.provider_helpers import frame_count
 
@@ -31,10 +33,11 @@ class Worker:
 
     adapters: bootstrap.Adapters
     clock: FakeClock
+    callback_policy: UrlPolicy | None = field(default=None)
 
     def __post_init__(self) -> None:
         self.service = bootstrap.job_service(self.adapters)
-        self.handler = bootstrap.ai_handler(self.adapters)
+        self.handler = bootstrap.ai_handler(self.adapters, callback_policy=self.callback_policy)
         self.consumer = self.adapters.consumer_factory(QUEUE)
 
     def submit(self, model: str = "gen4.5", prompt: str = "a red dress turning", **fields: object) -> AIJob:
@@ -79,10 +82,20 @@ class Worker:
         return seen
 
 
-def worker_for(**settings: object) -> Worker:
+def worker_for(*, callback_policy: UrlPolicy | None = None, **settings: object) -> Worker:
     clock = FakeClock()
     config = Settings(queue_backend="memory", worker_type="remote", provider_timeout_s=0.5, **settings)
-    return Worker(bootstrap.build(config, clock=clock), clock)
+    return Worker(bootstrap.build(config, clock=clock), clock, callback_policy)
+
+
+# a test receiver on this machine, let through explicitly: production never passes a policy
+LOOPBACK_RECEIVER = UrlPolicy.build(allow_http_hosts=["localhost"],
+                                    allowed_private_networks=["127.0.0.0/8", "::1/128"])
+
+
+def local_name(url: str) -> str:
+    """The receiver's URL with a host name (the guard refuses IP literals)."""
+    return url.replace("127.0.0.1", "localhost")
 
 
 @pytest.fixture
@@ -198,15 +211,16 @@ def test_a_relayed_luma_callback_makes_the_worker_fetch_the_generation_at_once()
             worker.service.relay_callback(job)
 
     with CallbackReceiver(on_callback=relay) as receiver, FakeLuma(generation_s=0.2) as luma:
+        public = local_name(receiver.base_url)
         worker = worker_for(luma_base_url=luma.base_url, luma_api_key=luma.api_key,
-                            public_base_url=receiver.base_url)
+                            public_base_url=public, callback_policy=LOOPBACK_RECEIVER)
         job = worker.submit(model="ray-2")
         worker.deliver_one()
         callback_url = luma.create_bodies[0]["callback_url"]
 
         seen = worker.run_until_done(job.id, advance_clock=False)  # no check-back comes due
 
-        assert callback_url == f"{receiver.base_url}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"
+        assert callback_url == f"{public}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"
         assert seen[-1] == "succeeded" and len(receiver.received) >= 1
         assert luma.create_count() == 1
         assert worker.job(job.id).outputs[0].key == f"outputs/{job.id}/video.mp4"
@@ -222,3 +236,48 @@ def test_a_luma_job_without_callbacks_still_finishes_by_polling(luma_server):
     done = worker.job(job.id)
     assert done.status is JobStatus.SUCCEEDED and "callback_url" not in luma_server.create_bodies[0]
     assert replace(done, outputs=()).error is None
+
+
+def startup_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the composition root warned about (a busy machine may add the handler's own warnings)."""
+    return [r.getMessage() for r in caplog.records if r.name == "src.bootstrap"]
+
+
+@pytest.mark.parametrize("public_base_url", [
+    "", "http://localhost:8000", "https://localhost", "https://127.0.0.1", "https://10.0.0.7",
+    "https://169.254.169.254", "https://[::1]:8443", "http://example.com",
+])
+def test_luma_gets_no_callback_to_an_address_it_could_not_reach_and_polling_finishes(
+    luma_server, public_base_url, caplog
+):
+    caplog.set_level(logging.WARNING, logger="src.bootstrap")
+    worker = worker_for(luma_base_url=luma_server.base_url, luma_api_key=luma_server.api_key,
+                        public_base_url=public_base_url)
+    warnings_at_start = startup_warnings(caplog)
+    first, second = worker.submit(model="ray-2"), worker.submit(model="ray-flash-2")
+
+    worker.run_until_done(first.id)
+    worker.run_until_done(second.id)
+
+    assert [body.get("callback_url") for body in luma_server.create_bodies] == [None, None]
+    assert worker.job(first.id).status is worker.job(second.id).status is JobStatus.SUCCEEDED
+    assert len(warnings_at_start) == 1 and "REELQUEUE_PUBLIC_BASE_URL" in warnings_at_start[0]
+    assert startup_warnings(caplog) == warnings_at_start  # once, never per job
+
+
+def test_a_public_base_url_on_a_public_address_gets_callbacks_without_a_warning(luma_server, caplog):
+    caplog.set_level(logging.WARNING, logger="src.bootstrap")
+    public = UrlPolicy.build(resolver=lambda host, port: ["93.184.215.14"])  # what DNS would answer
+    worker = worker_for(luma_base_url=luma_server.base_url, luma_api_key=luma_server.api_key,
+                        public_base_url="https://jobs.example.com/", callback_policy=public)
+    job = worker.submit(model="ray-2")
+
+    worker.deliver_one()
+
+    assert luma_server.create_bodies[0]["callback_url"] == (
+        f"https://jobs.example.com/api/v1/webhooks/luma/{job.id}/{job.callback_token}")
+    assert startup_warnings(caplog) == []
+
+
+def test_the_public_base_url_has_no_default():
+    assert Settings().public_base_url == ""

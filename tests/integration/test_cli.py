@@ -20,6 +20,8 @@ from src.domain.jobs import JobKind
 from src.domain.status import JobStatus
 from src.infrastructure.db.migrations import current
 from src.interfaces import cli
+from tests.fakes import FakeLuma, FakeRunway
+from tests.integration.provider_helpers import frame_count
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +143,104 @@ def test_help_needs_no_service():
     result = subprocess.run([sys.executable, "-m", "src.interfaces.cli", "--help"],
                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, check=False)
     assert result.returncode == 0 and "requeue" in result.stdout
+
+
+# --- smoke: the operators' paid check, here against the fake APIs over real sockets -------------
+
+SMOKE_KEYS = {"runway": "key_runway-smoke-0123456789abcdef", "luma": "luma-smoke-0123456789abcdef"}
+
+
+@pytest.fixture
+def smoke_env(monkeypatch, tmp_path):
+    """Both fakes with their keys, reached only through the base URL settings."""
+    with FakeRunway(api_key=SMOKE_KEYS["runway"], generation_s=0.2, queue_s=0.05) as runway, \
+            FakeLuma(api_key=SMOKE_KEYS["luma"], generation_s=0.2, queue_s=0.05) as luma:
+        for name, value in {"REELQUEUE_RUNWAY_BASE_URL": runway.base_url,
+                            "REELQUEUE_RUNWAY_API_KEY": SMOKE_KEYS["runway"],
+                            "REELQUEUE_LUMA_BASE_URL": luma.base_url,
+                            "REELQUEUE_LUMA_API_KEY": SMOKE_KEYS["luma"],
+                            "REELQUEUE_PROVIDER_TIMEOUT_S": "2"}.items():
+            monkeypatch.setenv(name, value)
+        yield {"runway": runway, "luma": luma}
+
+
+def smoke(*argv: str, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(["smoke", *argv, "--poll-s", "0.05", "--timeout-s", "10"], out=out,
+                    stdin=io.StringIO(stdin))
+    return code, out.getvalue()
+
+
+@pytest.mark.parametrize("provider", ["runway", "luma"])
+def test_smoke_submits_the_cheapest_job_polls_and_saves_the_video(smoke_env, provider, tmp_path):
+    dest = tmp_path / f"{provider}.mp4"
+
+    code, transcript = smoke(provider, "--yes", "--output", str(dest))
+
+    assert code == 0, transcript
+    assert f"video saved: {dest.resolve()} ({dest.stat().st_size} bytes)" in transcript
+    assert frame_count(dest) == (8, 32, 32)
+    assert SMOKE_KEYS[provider] not in transcript
+    assert "Authorization: [REDACTED]" in transcript
+    assert ">>> POST " in transcript and "<<< 200 OK" in transcript and "state: succeeded" in transcript
+    assert smoke_env[provider].create_count() == 1
+
+
+def test_smoke_asks_for_the_cheapest_valid_requests(smoke_env, tmp_path):
+    assert smoke("luma", "--yes", "--output", str(tmp_path / "l.mp4"))[0] == 0
+    assert smoke("runway", "--yes", "--output", str(tmp_path / "r.mp4"))[0] == 0
+
+    luma_body = smoke_env["luma"].create_bodies[0]
+    assert {k: luma_body[k] for k in ("model", "duration", "resolution")} == {
+        "model": "ray-flash-2", "duration": "5s", "resolution": "540p"}
+    runway_body = smoke_env["runway"].create_bodies[0]
+    assert (runway_body["model"], runway_body["duration"]) == ("gen4_turbo", 2)
+    assert runway_body["promptImage"].startswith("data:image/png;base64,")
+    assert "callback_url" not in luma_body
+
+
+def test_smoke_spends_nothing_without_a_confirmation(smoke_env, capsys):
+    assert smoke("luma", stdin="no\n")[0] == 2
+    assert smoke("luma", stdin="")[0] == 2
+    assert "not confirmed" in capsys.readouterr().err
+    assert smoke_env["luma"].create_count() == 0
+
+
+def test_smoke_goes_on_when_stdin_confirms(smoke_env, tmp_path):
+    code, transcript = smoke("luma", "--output", str(tmp_path / "v.mp4"), stdin="yes\n")
+
+    assert code == 0 and "type yes to go on" in transcript and "video saved:" in transcript
+
+
+def test_smoke_without_a_key_names_the_setting_and_sends_nothing(smoke_env, monkeypatch, capsys):
+    monkeypatch.setenv("REELQUEUE_LUMA_API_KEY", "")
+
+    assert smoke("luma", "--yes")[0] == 1
+    assert "REELQUEUE_LUMA_API_KEY is not set" in capsys.readouterr().err
+    assert smoke_env["luma"].requests == []
+
+
+@pytest.mark.parametrize("provider", ["runway", "luma"])
+def test_smoke_with_a_refused_key_fails_clearly_and_never_prints_it(smoke_env, provider, monkeypatch,
+                                                                   capsys):
+    wrong = f"{provider}-wrong-key-0123456789"
+    monkeypatch.setenv(f"REELQUEUE_{provider.upper()}_API_KEY", wrong)
+
+    code, transcript = smoke(provider, "--yes")
+
+    err = capsys.readouterr().err
+    assert code == 1 and "401" in err and f"REELQUEUE_{provider.upper()}_API_KEY" in err
+    assert "<<< 401" in transcript
+    assert wrong not in transcript + err
+    assert smoke_env[provider].create_count() == 0
+
+
+def test_smoke_masks_key_like_fields_but_keeps_keyframes():
+    from src.interfaces.smoke import _mask_fields
+
+    masked = _mask_fields({"api_key": "k", "apiKey": "k", "token": "t", "client-secret": "s",
+                           "keyframes": {"frame0": {"type": "image", "url": "https://cdn.example/a"}}})
+
+    assert masked == {"api_key": "[REDACTED]", "apiKey": "[REDACTED]", "token": "[REDACTED]",
+                      "client-secret": "[REDACTED]",
+                      "keyframes": {"frame0": {"type": "image", "url": "https://cdn.example/a"}}}

@@ -7,13 +7,16 @@ worker re-fetches the generation here before changing anything.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from src.application.ports import RemoteState, RemoteTask
-from src.domain.errors import PermanentError
+from src.domain.catalogue import LUMA_RATIOS
+from src.domain.errors import PermanentError, ReelqueueError
 from src.domain.jobs import AIJob, Mode
 from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, json_of
 
@@ -29,8 +32,11 @@ STATES = {
     "failed": RemoteState.FAILED,
 }
 DREAMING_PROGRESS = 50.0  # Luma reports no percentage while dreaming
-DEFAULT_RATIO = "16:9"
+DEFAULT_RATIO = "16:9"  # Luma's own default (openapi.yaml AspectRatio), also for image-to-video
 DEFAULT_DURATION_S = 5
+
+ImageSize = Callable[[str], tuple[int, int]]
+"""Maps a job's input image (a storage key or a URL) to its (width, height) in pixels."""
 
 
 class LumaProvider:
@@ -44,6 +50,7 @@ class LumaProvider:
         session: requests.Session | None = None,
         max_retries: int = 3,
         backoff: Backoff = Backoff(),
+        image_size: ImageSize | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self.api = ApiClient(provider="luma", base_url=base_url, headers=headers, timeout_s=timeout_s,
@@ -51,22 +58,39 @@ class LumaProvider:
         self.downloader = OutputDownloader(provider="luma", trusted_base_url=base_url,
                                            timeout_s=timeout_s, session=session)
         self.resolution = resolution
+        self.image_size = image_size
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LumaProvider:
+    def from_settings(cls, settings: Settings, *, image_size: ImageSize | None = None) -> LumaProvider:
         return cls(api_key=settings.luma_api_key, base_url=settings.luma_base_url,
-                   timeout_s=settings.provider_timeout_s)
+                   timeout_s=settings.provider_timeout_s, image_size=image_size)
 
     def __repr__(self) -> str:
         return f"LumaProvider(base_url={self.api.base_url!r})"
 
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
-        body = request_body(job, input_image_url, callback_url, resolution=self.resolution)
+        body = request_body(job, input_image_url, callback_url, resolution=self.resolution,
+                            ratio=job.ratio or self._ratio_of_input(job))
         response = self.api.call("POST", "/generations/video", body=body, creates=True)
         generation_id = json_of(response, "luma").get("id")
         if not generation_id:
             raise PermanentError("luma accepted the generation but returned no id")
         return str(generation_id)
+
+    def _ratio_of_input(self, job: AIJob) -> str:
+        """Luma answers an image without a ratio in 16:9; a portrait image keeps its own shape."""
+        if job.mode is not Mode.IMAGE_TO_VIDEO or not job.input_image:
+            return DEFAULT_RATIO
+        if self.image_size is None:
+            raise PermanentError("luma image-to-video without a ratio needs the image's size; "
+                                 "give the job a ratio")
+        try:
+            width, height = self.image_size(job.input_image)
+        except ReelqueueError:  # transient or permanent, as the storage or downloader said
+            raise
+        except Exception as exc:  # nothing was sent to Luma: say so plainly, never "outcome unknown"
+            raise PermanentError(f"the input image could not be measured: {exc}") from exc
+        return nearest_ratio(width, height)
 
     def poll(self, task_id: str) -> RemoteTask:
         data = json_of(self.api.call("GET", f"/generations/{task_id}"), "luma")
@@ -84,19 +108,32 @@ class LumaProvider:
 
 
 def request_body(job: AIJob, input_image_url: str | None, callback_url: str | None, *,
-                 resolution: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": job.model,
-        "prompt": job.prompt,
-        "duration": f"{job.duration_s or DEFAULT_DURATION_S}s",
-        "resolution": resolution,
-        "aspect_ratio": job.ratio or DEFAULT_RATIO,
-    }
+                 resolution: str, ratio: str = DEFAULT_RATIO) -> dict[str, Any]:
+    """``POST /generations/video`` as openapi.yaml's ``GenerationRequest`` defines it."""
+    body: dict[str, Any] = {"model": job.model}
+    if job.prompt:  # optional for Luma; an image-to-video job may have none
+        body["prompt"] = job.prompt
+    body.update(duration=f"{job.duration_s or DEFAULT_DURATION_S}s", resolution=resolution,
+                aspect_ratio=ratio)
     if job.mode is Mode.IMAGE_TO_VIDEO:
         body["keyframes"] = {"frame0": {"type": "image", "url": input_image_url}}
     if callback_url:
         body["callback_url"] = callback_url
     return body
+
+
+def nearest_ratio(width: int, height: int) -> str:
+    """The Luma ratio closest to ``width:height`` (compared as logarithms: 2:1 and 1:2 are as far
+    from 1:1)."""
+    if width <= 0 or height <= 0:
+        raise PermanentError(f"the input image has no usable size ({width}x{height})")
+    shape = math.log(width / height)
+    return min(LUMA_RATIOS, key=lambda ratio: abs(math.log(_ratio_value(ratio)) - shape))
+
+
+def _ratio_value(ratio: str) -> float:
+    width, height = ratio.split(":")
+    return int(width) / int(height)
 
 
 def to_task(task_id: str, data: dict[str, Any]) -> RemoteTask:
