@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from src.application.enqueue import InlineRelay, JobService, Reconciler
-from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, VideoLimits
+from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, QuotaWait, VideoLimits
 from src.application.ports import (
     AIJobRepository,
     Clock,
@@ -265,6 +265,7 @@ def ai_handler(adapters: Adapters, **overrides: Any) -> ProcessAIJobHandler:
         "storage": adapters.storage,
         "workdir": Path(settings.work_dir) if settings.work_dir else None,
         "callback_url": lambda job: luma_callback_url(settings, job),
+        "quota_wait": QuotaWait(max_wait_s=settings.provider_quota_wait_s),
     }
     if "local" not in overrides and settings.worker_type == "gpu":
         from src.infrastructure.inference.images import StorageImageFetcher

@@ -15,7 +15,7 @@ import requests
 from src.application.ports import RemoteState, RemoteTask
 from src.domain.errors import PermanentError
 from src.domain.jobs import AIJob, Mode
-from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, json_of
+from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, created_id, json_of
 
 if TYPE_CHECKING:
     from src.config import Settings
@@ -40,6 +40,7 @@ class LumaProvider:
         api_key: str,
         base_url: str = "https://api.lumalabs.ai/dream-machine/v1",
         timeout_s: float = 30.0,
+        create_timeout_s: float = 60.0,
         resolution: str = "720p",
         session: requests.Session | None = None,
         max_retries: int = 3,
@@ -47,7 +48,8 @@ class LumaProvider:
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self.api = ApiClient(provider="luma", base_url=base_url, headers=headers, timeout_s=timeout_s,
-                             session=session, max_retries=max_retries, backoff=backoff)
+                             create_timeout_s=create_timeout_s, session=session, max_retries=max_retries,
+                             backoff=backoff)
         self.downloader = OutputDownloader(provider="luma", trusted_base_url=base_url,
                                            timeout_s=timeout_s, session=session)
         self.resolution = resolution
@@ -55,7 +57,8 @@ class LumaProvider:
     @classmethod
     def from_settings(cls, settings: Settings) -> LumaProvider:
         return cls(api_key=settings.luma_api_key, base_url=settings.luma_base_url,
-                   timeout_s=settings.provider_timeout_s)
+                   timeout_s=settings.provider_timeout_s,
+                   create_timeout_s=settings.provider_create_timeout_s)
 
     def __repr__(self) -> str:
         return f"LumaProvider(base_url={self.api.base_url!r})"
@@ -63,10 +66,7 @@ class LumaProvider:
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
         body = request_body(job, input_image_url, callback_url, resolution=self.resolution)
         response = self.api.call("POST", "/generations/video", body=body, creates=True)
-        generation_id = json_of(response, "luma").get("id")
-        if not generation_id:
-            raise PermanentError("luma accepted the generation but returned no id")
-        return str(generation_id)
+        return created_id(response, "luma")
 
     def poll(self, task_id: str) -> RemoteTask:
         data = json_of(self.api.call("GET", f"/generations/{task_id}"), "luma")
@@ -109,4 +109,5 @@ def to_task(task_id: str, data: dict[str, Any]) -> RemoteTask:
     progress = {RemoteState.RUNNING: DREAMING_PROGRESS, RemoteState.SUCCEEDED: 100.0}.get(state, 0.0)
     failure = data.get("failure_reason") or "no reason given" if state is RemoteState.FAILED else None
     return RemoteTask(task_id=task_id, state=state, progress=progress,
-                      output_urls=(video,) if video else (), failure=failure)
+                      output_urls=(video,) if video else (), failure=failure,
+                      user_error=f"The provider could not generate the video: {failure}" if failure else None)
