@@ -92,11 +92,11 @@ class FakeApiServer:
         self.create_bodies: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
         self._injected: deque[Injected] = deque()
-        self._every: tuple[int, str | None, itertools.cycle[Injected]] | None = None
-        self._counted = 0  # requests counted for ``fail_every``
+        self._every: dict[str | None, list[Any]] = {}  # method -> [n, answers, requests counted]
         self._create_faults: deque[tuple[str, float]] = deque()  # per accepted create
         self._failures: deque[str] = deque()  # failure codes for the next created tasks
         self._url_epoch = 0  # output URLs signed before the current epoch have expired
+        self._stale_urls = 0  # output URLs still to hand out already expired
         self._ids = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -138,13 +138,15 @@ class FakeApiServer:
 
     def fail_every(self, n: int, *statuses: int, method: str | None = None,
                    headers: dict[str, str] | None = None) -> None:
-        """Every ``n``-th API request (of ``method``, if given) is answered with the next of
-        ``statuses`` in turn, doing nothing; ``n=0`` stops it."""
+        """Every ``n``-th API request (of ``method``, if given; one rule per method) is answered
+        with the next of ``statuses`` in turn, doing nothing; ``n=0`` removes the rule."""
         with self.lock:
             pairs = tuple((headers or {}).items())
             answers = itertools.cycle([Injected(s, method, pairs) for s in statuses])
-            self._every = (n, method, answers) if n else None
-            self._counted = 0
+            if n:
+                self._every[method] = [n, answers, 0]
+            else:
+                self._every.pop(method, None)
 
     def stall_next_create(self, seconds: float) -> None:
         """Accept (and record) the next create, then answer only after ``seconds``."""
@@ -177,6 +179,11 @@ class FakeApiServer:
         with self.lock:
             self._url_epoch += 1
 
+    def hand_out_expired_urls(self, count: int = 1) -> None:
+        """The next ``count`` output URLs handed out have already expired (a slow client)."""
+        with self.lock:
+            self._stale_urls += count
+
     def statuses(self, method: str | None = None, prefix: str = "") -> list[int]:
         """The statuses answered, in order, for requests of ``method`` whose path starts with ``prefix``."""
         with self.lock:
@@ -191,7 +198,10 @@ class FakeApiServer:
 
     def output_url(self, task_id: str) -> str:
         """A URL signed for now: it stops working at the next :meth:`expire_output_urls`."""
-        return f"{self.origin}/outputs/{task_id}.mp4?epoch={self._url_epoch}&sig={uuid.uuid4().hex[:12]}"
+        with self.lock:
+            epoch = self._url_epoch - (1 if self._stale_urls else 0)
+            self._stale_urls = max(0, self._stale_urls - 1)
+        return f"{self.origin}/outputs/{task_id}.mp4?epoch={epoch}&sig={uuid.uuid4().hex[:12]}"
 
     def output_expired(self, query: str) -> bool:
         fields = dict(part.partition("=")[::2] for part in query.split("&") if part)
@@ -228,11 +238,11 @@ class FakeApiServer:
         with self.lock:
             if self._injected and self._injected[0].method in (None, method):
                 return self._injected.popleft()
-            if self._every is None or self._every[1] not in (None, method):
+            rule = self._every.get(method) or self._every.get(None)
+            if rule is None:
                 return None
-            self._counted += 1
-            n, _, answers = self._every
-            return next(answers) if self._counted % n == 0 else None
+            rule[2] += 1
+            return next(rule[1]) if rule[2] % rule[0] == 0 else None
 
 
 def _handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
