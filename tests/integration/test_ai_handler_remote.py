@@ -169,7 +169,7 @@ def test_a_used_up_daily_quota_makes_the_job_wait_visibly_without_spending_an_at
     waiting = runway_worker.job(job.id)
     assert first.action is Action.RETRY_LATER and first.delay_s == 120
     assert waiting.status is JobStatus.QUEUED and waiting.attempts == 0
-    assert "waiting for runway's daily quota; next try after" in waiting.error
+    assert "waiting for runway's daily quota until about" in waiting.error
     runway_worker.clock.advance(120)
     runway_worker.run_until_done(job.id)
 

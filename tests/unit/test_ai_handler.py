@@ -228,7 +228,7 @@ def test_a_used_up_quota_waits_without_spending_an_attempt_and_says_until_when(w
     assert first.action is Action.RETRY_LATER and first.delay_s == 600
     assert waiting.status is JobStatus.QUEUED and waiting.attempts == 0
     assert waiting.submitted_at is None and waiting.quota_wait_since == world.clock.now()
-    assert "daily quota" in waiting.error and "next try after" in waiting.error
+    assert "daily quota" in waiting.error and "until about" in waiting.error
     world.clock.advance(first.delay_s)
     drive(world, job.id)
     done = world.ai_jobs.get(job.id)
@@ -241,6 +241,7 @@ def test_a_quota_wait_rechecks_within_the_sqs_delay_cap_and_without_retry_after(
     job = submit(world)
     handler = world.ai_handler()
     long_wait = handler.handle(job.id)
+    assert "until about 2026-01-01 02:00:00 UTC" in world.ai_jobs.get(job.id).error  # the provider's word
     world.clock.advance(long_wait.delay_s)
     no_header = handler.handle(job.id)
     assert (long_wait.delay_s, no_header.delay_s) == (900, 300)

@@ -183,7 +183,9 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
     def _download(self, job: AIJob, provider: RemoteProvider, task: RemoteTask, dest: Path) -> None:
         """Download the output; an expired URL makes us fetch the task again for a fresh one."""
         for refresh in range(self.output_url_refreshes + 1):
-            if task.state is not RemoteState.SUCCEEDED or not task.output_urls:
+            if task.state is not RemoteState.SUCCEEDED:
+                raise PermanentError(f"{job.provider} no longer offers the output (task {task.state.value})")
+            if not task.output_urls:
                 raise PermanentError(f"{job.provider} reported success without an output")
             try:
                 provider.download(task.output_urls[0], dest)
@@ -223,10 +225,11 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
             ))
         delay_s = self.quota_wait.delay_s(exc.retry_after_s)
         until = now + timedelta(seconds=exc.retry_after_s if exc.retry_after_s is not None else delay_s)
-        reason = (f"waiting for {job.provider}'s daily quota; next try after "
-                  f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC")
+        reason = (f"waiting for {job.provider}'s daily quota until about "
+                  f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC; nothing was submitted yet")
+        level = logging.WARNING if job.quota_wait_since is None else logging.INFO  # quiet re-checks
         self.transition(job, job.wait_for_quota(now, reason))
-        job_log(log, job).warning("%s: %s", reason, exc)
+        job_log(log, job).log(level, "%s (checked again in %ss): %s", reason, delay_s, exc)
         return Outcome.retry_later(delay_s, reason)
 
     # --- helpers -------------------------------------------------------------------------------
