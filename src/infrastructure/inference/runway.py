@@ -39,35 +39,33 @@ STATES = {
 class FailureRule:
     """What a family of Runway ``failureCode`` values means for the job (Runway's "Task failures")."""
 
-    prefix: str  # the code itself, or a family ending in "."
+    family: str  # a code and every code under it: "SAFETY" matches "SAFETY.INPUT.TEXT"
     retryable: bool
     user_error: str
 
     def matches(self, code: str) -> bool:
-        return code == self.prefix or (self.prefix.endswith(".") and code.startswith(self.prefix))
+        return code == self.family or code.startswith(self.family + ".")
 
 
 MODERATED = ("The request was declined by the provider's content moderation. "
              "Change the prompt or image and submit a new job.")
 FAILURE_RULES = (  # the first match wins: the more specific families first
-    FailureRule(prefix="SAFETY.OUTPUT.", retryable=False,
+    FailureRule(family="SAFETY.OUTPUT", retryable=False,
                 user_error="The generated video was declined by the provider's content moderation. "
                            "Change the prompt or image and submit a new job."),
-    FailureRule(prefix="SAFETY.", retryable=False, user_error=MODERATED),
-    FailureRule(prefix="INPUT_PREPROCESSING.SAFETY.", retryable=False, user_error=MODERATED),
-    FailureRule(prefix="INPUT_PREPROCESSING.INTERNAL", retryable=True,
+    FailureRule(family="SAFETY", retryable=False, user_error=MODERATED),
+    FailureRule(family="INPUT_PREPROCESSING.SAFETY", retryable=False, user_error=MODERATED),
+    FailureRule(family="INPUT_PREPROCESSING.INTERNAL", retryable=True,
                 user_error="The provider could not check the inputs; trying again."),
-    FailureRule(prefix="INPUT_PREPROCESSING.", retryable=False,
+    FailureRule(family="INPUT_PREPROCESSING", retryable=False,
                 user_error="The provider could not prepare the inputs. Check the prompt and image."),
-    FailureRule(prefix="ASSET.INVALID", retryable=False,
+    FailureRule(family="ASSET.INVALID", retryable=False,
                 user_error="The provider could not use the input image: check that it is a valid, "
                            "supported image file."),
-    FailureRule(prefix="INTERNAL.BAD_OUTPUT.", retryable=True,
+    FailureRule(family="INTERNAL.BAD_OUTPUT", retryable=True,
                 user_error="The provider rejected its own output for quality reasons; trying again. "
                            "Overlaid text or graphics in the input image make this more likely."),
-    FailureRule(prefix="INTERNAL", retryable=True,
-                user_error="The provider had an internal error; trying again."),
-    FailureRule(prefix="INTERNAL.", retryable=True,
+    FailureRule(family="INTERNAL", retryable=True,
                 user_error="The provider had an internal error; trying again."),
 )
 UNKNOWN_FAILURE = "The provider could not generate the video."
