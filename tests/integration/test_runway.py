@@ -167,13 +167,15 @@ def test_retry_after_as_an_http_date_and_retry_after_ms_are_honoured(runway, run
     assert runway_server.statuses("POST") == [429, 429]
 
 
-def test_a_429_without_retry_after_leaves_the_wait_to_the_worker(runway, runway_server):
-    runway_server.use_up_daily_quota()
+@pytest.mark.parametrize("headers", [None, {"Retry-After": "soon"}, {"Retry-After": "inf"},
+                                     {"retry-after-ms": "nan"}])
+def test_a_429_without_a_usable_retry_after_leaves_the_wait_to_the_worker(runway, runway_server, headers):
+    runway_server.use_up_daily_quota(headers=headers)
 
     with pytest.raises(QuotaExhausted) as caught:
         runway.submit(t2v(), input_image_url=None, callback_url=None)
 
-    assert caught.value.retry_after_s is None
+    assert caught.value.retry_after_s is None and runway_server.statuses("POST") == [429]
 
 
 # --- ambiguous creates are never sent twice ---

@@ -248,6 +248,15 @@ def test_a_quota_wait_rechecks_within_the_sqs_delay_cap_and_without_retry_after(
     assert world.ai_jobs.get(job.id).attempts == 0
 
 
+def test_an_absurd_retry_after_is_bounded_and_crashes_nothing(world):
+    world.runway.submit_errors.append(QuotaExhausted("429", retry_after_s=1e15))
+    job = submit(world)
+    outcome = world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.RETRY_LATER and outcome.delay_s == 900
+    assert "until about 2026-01-02 00:00:00 UTC" in waiting.error  # no later than the wait limit
+
+
 def test_a_quota_that_stays_used_up_fails_the_job_after_the_configured_wait(world):
     world.runway.submit_errors += [QuotaExhausted("429", retry_after_s=900) for _ in range(10)]
     job = submit(world)

@@ -224,7 +224,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
                 "and nothing was charged. Retry the job later."
             ))
         delay_s = self.quota_wait.delay_s(exc.retry_after_s)
-        until = now + timedelta(seconds=exc.retry_after_s if exc.retry_after_s is not None else delay_s)
+        said_s = delay_s if exc.retry_after_s is None else min(exc.retry_after_s, self.quota_wait.max_wait_s)
+        until = now + timedelta(seconds=said_s)
         reason = (f"waiting for {job.provider}'s daily quota until about "
                   f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC; nothing was submitted yet")
         level = logging.WARNING if job.quota_wait_since is None else logging.INFO  # quiet re-checks

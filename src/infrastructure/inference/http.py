@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -161,12 +162,12 @@ def retry_after_s(response: requests.Response, now: datetime | None = None) -> f
     in seconds or as an HTTP date; None when absent or unreadable."""
     headers = response.headers
     try:
-        return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        return _seconds(float(headers["retry-after-ms"]) / 1000)
     except (KeyError, ValueError):
         pass
     raw = headers.get("Retry-After", "").strip()
     try:
-        return max(0.0, float(raw))
+        return _seconds(float(raw))
     except ValueError:
         pass
     try:
@@ -176,6 +177,11 @@ def retry_after_s(response: requests.Response, now: datetime | None = None) -> f
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def _seconds(value: float) -> float | None:
+    """A usable wait: never negative; NaN and infinity count as unreadable."""
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 def error_text(response: requests.Response) -> str:
