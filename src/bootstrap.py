@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from src.application.enqueue import InlineRelay, JobService, Reconciler
-from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, VideoLimits
+from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, QuotaWait, VideoLimits
 from src.application.ports import (
     AIJobRepository,
     Clock,
@@ -272,6 +272,7 @@ def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
     parts: dict[str, Any] = {
         "storage": adapters.storage,
         "workdir": Path(settings.work_dir) if settings.work_dir else None,
+        "quota_wait": QuotaWait(max_wait_s=settings.provider_quota_wait_s),
     }
     if settings.worker_type == "remote":  # only remote workers talk to Luma
         parts["callback_url"] = luma_callbacks(settings.public_base_url,

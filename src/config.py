@@ -67,7 +67,9 @@ class Settings:
     runway_base_url: str = "https://api.dev.runwayml.com"
     luma_api_key: str = field(default="", repr=False)
     luma_base_url: str = "https://api.lumalabs.ai/dream-machine/v1"
-    provider_timeout_s: float = 30.0
+    provider_timeout_s: float = 30.0  # polls, deletes and output downloads
+    provider_create_timeout_s: float = 60.0  # a paid create (the official SDKs' 60 s)
+    provider_quota_wait_s: float = 24 * 3600  # how long a job waits for a used-up provider quota
 
     # workers
     queue: str = ""  # empty: the worker kind's default (video, ai-gpu, ai-remote)

@@ -49,7 +49,7 @@ class JsonColumn(models.JSONField):
         return json.loads(value)
 
 
-TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "submitted_at")
+TIME_FIELDS = ("created_at", "updated_at", "started_at", "finished_at", "submitted_at", "quota_wait_since")
 
 
 class Job(models.Model):
@@ -85,6 +85,8 @@ class Job(models.Model):
     provider_task_id = models.CharField(max_length=128, null=True)
     submitted_at = models.DateTimeField(null=True)
     callback_token = models.CharField(max_length=64, null=True)
+    provider_task_history = models.TextField(null=True)  # space-separated provider task ids
+    quota_wait_since = models.DateTimeField(null=True)
 
     class Meta:
         managed = False

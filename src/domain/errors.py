@@ -80,3 +80,13 @@ class ServiceUnavailable(ReelqueueError):
 
 class SubmissionOutcomeUnknown(PermanentError):
     """A paid submission may or may not have reached the provider; sending it again could pay twice."""
+
+
+class QuotaExhausted(TransientError):
+    """The provider refused a create because a quota is used up (Runway's rolling 24-hour cap,
+    Luma's rate limit): nothing was created, so the job waits without spending an attempt."""
+
+
+class OutputExpired(PermanentError):
+    """A provider's output URL no longer serves the file (403/404/410): its signature expired.
+    Fetching the task again may hand out a fresh URL."""

@@ -144,6 +144,8 @@ class AIJob(Job):
     provider_task_id: str | None = None
     submitted_at: datetime | None = None  # when a paid submission was attempted
     callback_token: str | None = None  # unguessable, for provider callbacks (Luma)
+    provider_task_history: tuple[str, ...] = ()  # every provider task ever created, oldest first
+    quota_wait_since: datetime | None = None  # first refusal for a used-up provider quota
 
     kind: JobKind = dataclasses.field(init=False, default=JobKind.AI)
 
@@ -154,9 +156,28 @@ class AIJob(Job):
         return replace(self, submitted_at=now, updated_at=now)
 
     def wait_for_provider(self, task_id: str, now: datetime) -> AIJob:
-        """processing -> waiting_provider, keeping the provider's task id."""
-        return self._to(JobStatus.WAITING_PROVIDER, now, provider_task_id=task_id)
+        """processing -> waiting_provider, keeping the provider's task id (and its history)."""
+        history = self.provider_task_history
+        if task_id not in history:
+            history = (*history, task_id)
+        return self._to(JobStatus.WAITING_PROVIDER, now, provider_task_id=task_id,
+                        provider_task_history=history, quota_wait_since=None)
+
+    def wait_for_quota(self, now: datetime, reason: str) -> AIJob:
+        """processing -> queued: the provider's quota is used up and nothing was created, so
+        this attempt does not count; ``quota_wait_since`` keeps the first refusal."""
+        if self.status is not JobStatus.PROCESSING:
+            raise IllegalTransition(self.id, self.status.value, JobStatus.QUEUED.value)
+        return self._to(JobStatus.QUEUED, now, error=reason, attempts=max(self.attempts - 1, 0),
+                        submitted_at=None, quota_wait_since=self.quota_wait_since or now)
+
+    def abandon_task(self, now: datetime, reason: str) -> AIJob:
+        """processing -> queued: the provider task failed in a way worth a new task (a new
+        attempt); its id stays in ``provider_task_history``."""
+        if self.status is not JobStatus.PROCESSING:
+            raise IllegalTransition(self.id, self.status.value, JobStatus.QUEUED.value)
+        return self._to(JobStatus.QUEUED, now, error=reason, provider_task_id=None, submitted_at=None)
 
     def retry(self, now: datetime) -> AIJob:
         job = super().retry(now)
-        return replace(job, provider_task_id=None, submitted_at=None)
+        return replace(job, provider_task_id=None, submitted_at=None, quota_wait_since=None)

@@ -113,3 +113,19 @@ def test_jobs_cannot_be_added_edited_or_deleted_in_the_admin(admin_client, api):
 
     assert admin_client.get("/admin/jobs/job/add/").status_code == 403
     assert admin_client.post(f"/admin/jobs/job/{job_id}/delete/").status_code == 403
+
+
+def test_a_job_page_shows_every_provider_task_the_job_had(admin_client, api, library):
+    job_id = submit(api)
+    job = library.ai_jobs.get(job_id)
+    now = library.clock.now()
+    first = job.start(now).wait_for_provider("task-first", now)
+    library.ai_jobs.save(first, expected=JobStatus.QUEUED)
+    again = first.start(now).abandon_task(now, "the provider had an internal error; trying again")
+    library.ai_jobs.save(again, expected=JobStatus.WAITING_PROVIDER)
+    second = again.start(now).wait_for_provider("task-second", now)
+    library.ai_jobs.save(second, expected=JobStatus.QUEUED)
+
+    page = admin_client.get(f"/admin/jobs/job/{job_id}/change/").content.decode()
+
+    assert "task-first task-second" in page

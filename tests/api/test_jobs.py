@@ -199,3 +199,14 @@ def test_answers_in_a_row_each_carry_their_own_job_and_host(api, library, tmp_pa
     assert [(v["id"], v["status"], urlsplit(v["status_url"]).netloc) for v in views] == [
         (first, "succeeded", "a.example"), (second, "queued", "b.example"), (first, "succeeded", "c.example")]
     assert [len(v["outputs"]) for v in views] == [1, 0, 1] and views[1]["prompt"] == "a second lighthouse"
+
+
+def test_a_job_waiting_for_a_providers_quota_says_so_and_until_when(api, library):
+    job_id = submit(api)
+    job = start(library, job_id)
+    reason = "waiting for luma's daily quota until about 2026-01-01 01:00:00 UTC; nothing was submitted yet"
+    library.ai_jobs.save(job.wait_for_quota(library.clock.now(), reason), expected=JobStatus.PROCESSING)
+
+    body = api.get(f"/api/v1/jobs/{job_id}").json()
+
+    assert (body["status"], body["attempts"], body["error"]) == ("queued", 0, reason)

@@ -129,11 +129,29 @@ def test_a_video_job_reads_back_exactly_as_it_was_added(store):
 
 
 def test_an_ai_job_reads_back_with_every_field(store):
-    job = ai(batch_id=unique(), submitted_at=T0 + timedelta(seconds=3), provider_task_id="task-1")
+    job = ai(batch_id=unique(), submitted_at=T0 + timedelta(seconds=3), provider_task_id="task-2",
+             provider_task_history=("task-1", "task-2"), quota_wait_since=T0 + timedelta(hours=1))
 
     store.ais.add([job], [message(job)])
 
     assert store.ais.get(job.id) == job
+
+
+def test_a_saved_ai_job_keeps_its_provider_task_history_and_quota_wait(store):
+    job = ai()
+    store.ais.add([job], [message(job)])
+    started = job.start(T0)
+    store.ais.save(started, expected=job.status)
+    waiting = started.wait_for_quota(T0, "waiting for runway's daily quota")
+    store.ais.save(waiting, expected=started.status)
+    assert store.ais.get(job.id).quota_wait_since == T0 and store.ais.get(job.id).attempts == 0
+    submitted = waiting.start(T0).wait_for_provider("task-9", T0)
+    store.ais.save(submitted, expected=waiting.status)  # queued -> waiting_provider in one save
+
+    found = store.ais.get(job.id)
+
+    assert found.provider_task_history == ("task-9",) and found.quota_wait_since is None
+    assert store.ais.get(job.id) == submitted
 
 
 def test_timestamps_come_back_as_the_same_instant(store):

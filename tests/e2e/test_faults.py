@@ -212,9 +212,16 @@ def test_every_message_delivered_twice_is_processed_once(faults: Faults) -> None
     faults.assert_workers_alive()
 
 
-def test_runway_answering_429_and_5xx_a_fifth_of_the_time(faults: Faults) -> None:
-    faults.runway.error_rate = 0.2
-    faults.runway.throttled_s = 0.5  # tasks also sit in THROTTLED first
+def test_runway_refusing_creates_for_its_daily_quota_and_failing_polls(faults: Faults) -> None:
+    """Every 3rd create is refused with 429 (the daily quota: nothing created, Retry-After 1 s) and
+    every 4th poll answers 502/503/504; tasks also sit in THROTTLED first. A refused job waits
+    and is sent again without spending an attempt; a failed poll is retried; nothing is paid twice.
+    Creates are never answered 5xx here: such an answer is an unknown outcome (the job fails
+    rather than pay twice), which the integration tests cover."""
+    faults.runway.fail_every(3, 429, method="POST", headers={"Retry-After": "1"})
+    faults.runway.fail_every(4, 502, 503, 504, method="GET")
+    faults.runway.throttled_s = 0.5
+    before = len(faults.runway.requests)
     try:
         tags = {}
         for _ in range(8):
@@ -222,11 +229,16 @@ def test_runway_answering_429_and_5xx_a_fifth_of_the_time(faults: Faults) -> Non
             tags[faults.runway_job(t)] = t
         final = faults.wait(list(tags), timeout_s=90)
     finally:
-        faults.runway.error_rate = 0.0
+        faults.runway.fail_every(0, method="POST")
+        faults.runway.fail_every(0, method="GET")
         faults.runway.throttled_s = 0.0
     faults.assert_done_once(final, tags=tags, provider=faults.runway)
-    answered = [status for _, path, status in faults.runway.requests if path.startswith("/v1/")]
-    assert {429, 502, 503, 504} & set(answered), "no error was injected"
+    assert all(view["attempts"] == 1 for view in final.values()), {i: v["attempts"] for i, v in final.items()}
+    answered = [(method, status) for method, path, status in faults.runway.requests[before:]
+                if path.startswith("/v1/")]
+    assert ("POST", 429) in answered, "no create was refused"
+    assert {502, 503, 504} & {status for method, status in answered if method == "GET"}, "no poll failed"
+    assert not [status for method, status in answered if method == "POST" and status >= 500]
     faults.assert_workers_alive()
 
 

@@ -97,7 +97,7 @@ class FakeLuma(FakeApiServer):
             return "queued"
         if age < self.queue_s + self.generation_s:
             return "dreaming"
-        return "failed" if self.unsafe(task) else "completed"
+        return "failed" if self.unsafe(task) or task.failure_code else "completed"
 
     def describe(self, task: Task) -> dict[str, Any]:
         state = self.state(task)
@@ -106,7 +106,7 @@ class FakeLuma(FakeApiServer):
             "id": task.id,
             "generation_type": "video",
             "state": state,
-            "failure_reason": MODERATION_FAILURE if state == "failed" else None,
+            "failure_reason": (task.failure_code or MODERATION_FAILURE) if state == "failed" else None,
             "created_at": datetime.now(timezone.utc).isoformat(),
             "assets": {"video": self.output_url(task.id)} if state == "completed" else None,
             "model": body.get("model"),

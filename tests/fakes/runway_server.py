@@ -2,9 +2,11 @@
 
 ``POST /v1/image_to_video`` and ``/v1/text_to_video`` create a task; ``GET /v1/tasks/{id}``
 reports ``THROTTLED`` -> ``PENDING`` -> ``RUNNING`` (with ``progress`` 0-1) -> ``SUCCEEDED``
-(``output``: URLs served by this server) or ``FAILED`` (``failure``/``failureCode``, e.g.
-``SAFETY.INPUT.TEXT`` when the prompt holds an unsafe word); ``DELETE`` cancels a running task
-or deletes a finished one.
+(``output``: URLs served by this server) or ``FAILED`` (``failure``/``failureCode``:
+``SAFETY.INPUT.TEXT`` when the prompt holds an unsafe word, or any documented code queued with
+:meth:`FakeApiServer.fail_next_tasks`); ``DELETE`` cancels a running task or deletes a finished one.
+:meth:`FakeRunway.use_up_daily_quota` makes the next creates answer 429 as the rolling 24-hour
+cap of a model does (nothing created).
 """
 
 from __future__ import annotations
@@ -17,13 +19,33 @@ from tests.fakes.server import Answer, FakeApiServer, Task
 VERSION = "2024-11-06"
 I2V_MODELS = ("gen4_turbo", "gen4.5", "veo3", "veo3.1", "veo3.1_fast")
 T2V_MODELS = ("gen4.5", "veo3", "veo3.1", "veo3.1_fast")
-SAFETY_FAILURE = ("SAFETY.INPUT.TEXT", "The prompt was flagged by content moderation.")
+SAFETY_FAILURE = "SAFETY.INPUT.TEXT"
+FAILURES = {  # the documented failure codes (docs.dev.runwayml.com, "Task failures") and a text
+    "SAFETY.INPUT.TEXT": "The prompt was flagged by content moderation.",
+    "SAFETY.INPUT.IMAGE": "The input image was flagged by content moderation.",
+    "SAFETY.OUTPUT.VIDEO": "The output was flagged by content moderation.",
+    "INTERNAL.BAD_OUTPUT.CODE01": "The generation was rejected for quality reasons.",
+    "INPUT_PREPROCESSING.SAFETY.TEXT": "The prompt text was rejected by content moderation.",
+    "INPUT_PREPROCESSING.INTERNAL": "There was a problem performing content moderation.",
+    "ASSET.INVALID": "An input asset was invalid.",
+    "INTERNAL": "An unexpected error occurred.",
+}
+QUOTA_ERROR = "You have reached the daily limit of generations for this model."
 
 
 class FakeRunway(FakeApiServer):
     def __init__(self, *, throttled_s: float = 0.0, **options: Any) -> None:
         super().__init__(**options)
         self.throttled_s = throttled_s
+
+    def use_up_daily_quota(self, creates: int = 1, *, headers: dict[str, str] | None = None) -> None:
+        """The next ``creates`` creates are refused with 429 (``headers``: e.g. Retry-After)."""
+        self.inject(*([429] * creates), method="POST", headers=headers)
+
+    def fail_next_tasks(self, *codes: str) -> None:
+        unknown = [code for code in codes if code not in FAILURES]
+        assert not unknown, f"not a documented Runway failure code: {unknown}"
+        super().fail_next_tasks(*codes)
 
     def authorized(self, headers: Any) -> Answer | None:
         denied = super().authorized(headers)
@@ -76,7 +98,7 @@ class FakeRunway(FakeApiServer):
             return "PENDING"
         if age < self.throttled_s + self.queue_s + self.generation_s:
             return "RUNNING"
-        return "FAILED" if self.unsafe(task) else "SUCCEEDED"
+        return "FAILED" if self.unsafe(task) or task.failure_code else "SUCCEEDED"
 
     def describe(self, task: Task) -> dict[str, Any]:
         status = self.status(task)
@@ -87,7 +109,8 @@ class FakeRunway(FakeApiServer):
         if status == "SUCCEEDED":
             data["output"] = [self.output_url(task.id)]
         if status == "FAILED":
-            data["failureCode"], data["failure"] = SAFETY_FAILURE
+            code = task.failure_code or SAFETY_FAILURE
+            data["failureCode"], data["failure"] = code, FAILURES[code]
         return data
 
 

@@ -1,18 +1,21 @@
 """What both fake provider APIs share: a threaded HTTP server on 127.0.0.1 and fault injection.
 
 A subclass implements :meth:`FakeApiServer.route`; the base handles authentication, injected
-429/5xx answers (a configurable fraction, or a queue of exact statuses), stalled or dropped
-creates, and serves the output videos (a real, tiny MP4) from the same server.
+answers (an exact queue of statuses, or every Nth request, optionally only for one method, with
+headers such as ``Retry-After``), creates that are accepted but answered badly (stalled, dropped,
+a 5xx, a success without an id), and serves the output videos (a real, tiny MP4) from the same
+server under signed-looking URLs that can be made to expire. Every fault is deterministic.
 """
 
 from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
-import random
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -21,7 +24,7 @@ from typing import Any
 
 Answer = tuple[int, Any]  # (status, JSON payload or None)
 
-RETRYABLE = (429, 502, 503, 504)
+BUSY = (502, 503, 504)
 POLL_S = 0.02  # how often the server loop looks for shutdown
 
 
@@ -43,6 +46,15 @@ def tiny_mp4(frames: int = 8, size: int = 32) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class Injected:
+    """An answer given instead of the real one (the request does nothing)."""
+
+    status: int
+    method: str | None = None  # only requests with this method; None: any API request
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Task:
     """One generation, advancing with wall-clock time from its creation."""
@@ -52,6 +64,7 @@ class Task:
     prompt: str
     created: float = field(default_factory=time.monotonic)
     cancelled: bool = False
+    failure_code: str | None = None  # set at creation from the queue of failures to emit
 
     def age_s(self) -> float:
         return time.monotonic() - self.created
@@ -68,24 +81,22 @@ class FakeApiServer:
         api_key: str = "test-key",
         generation_s: float = 0.3,
         queue_s: float = 0.05,
-        error_rate: float = 0.0,
-        error_statuses: tuple[int, ...] = RETRYABLE,
         unsafe_words: tuple[str, ...] = ("forbidden",),
-        seed: int = 0,
     ) -> None:
         self.api_key = api_key
         self.generation_s = generation_s
         self.queue_s = queue_s
-        self.error_rate = error_rate
-        self.error_statuses = error_statuses
         self.unsafe_words = unsafe_words
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.create_bodies: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
-        self._injected: deque[int] = deque()
-        self._stalls: deque[float] = deque()  # per create: seconds to stall; < 0: drop the connection
-        self._random = random.Random(seed)
+        self._injected: deque[Injected] = deque()
+        self._every: dict[str | None, list[Any]] = {}  # method -> [n, answers, requests counted]
+        self._create_faults: deque[tuple[str, float]] = deque()  # per accepted create
+        self._failures: deque[str] = deque()  # failure codes for the next created tasks
+        self._url_epoch = 0  # output URLs signed before the current epoch have expired
+        self._stale_urls = 0  # output URLs still to hand out already expired
         self._ids = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -118,20 +129,66 @@ class FakeApiServer:
 
     # --- fault injection and inspection ----------------------------------------------------------
 
-    def inject(self, *statuses: int) -> None:
-        """The next API requests are answered with these statuses, in order, doing nothing."""
+    def inject(self, *statuses: int, method: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
+        """The next API requests (of ``method``, if given) are answered with these statuses, in
+        order, with ``headers``, doing nothing."""
         with self.lock:
-            self._injected.extend(statuses)
+            self._injected.extend(Injected(s, method, tuple((headers or {}).items())) for s in statuses)
+
+    def fail_every(self, n: int, *statuses: int, method: str | None = None,
+                   headers: dict[str, str] | None = None) -> None:
+        """Every ``n``-th API request (of ``method``, if given; one rule per method) is answered
+        with the next of ``statuses`` in turn, doing nothing; ``n=0`` removes the rule."""
+        with self.lock:
+            pairs = tuple((headers or {}).items())
+            answers = itertools.cycle([Injected(s, method, pairs) for s in statuses])
+            if n:
+                self._every[method] = [n, answers, 0]
+            else:
+                self._every.pop(method, None)
 
     def stall_next_create(self, seconds: float) -> None:
         """Accept (and record) the next create, then answer only after ``seconds``."""
         with self.lock:
-            self._stalls.append(seconds)
+            self._create_faults.append(("stall", seconds))
 
     def drop_next_create(self) -> None:
         """Accept (and record) the next create, then close the connection without answering."""
         with self.lock:
-            self._stalls.append(-1.0)
+            self._create_faults.append(("drop", 0))
+
+    def lose_next_create_answer(self, status: int) -> None:
+        """Accept (and record, and bill) the next create, then answer ``status`` (a gateway that
+        lost the provider's answer: the task exists although the client saw a 5xx)."""
+        with self.lock:
+            self._create_faults.append(("status", status))
+
+    def garble_next_create(self) -> None:
+        """Accept (and record) the next create, then answer success with a body that is not JSON."""
+        with self.lock:
+            self._create_faults.append(("garble", 0))
+
+    def fail_next_tasks(self, *codes: str) -> None:
+        """The next created tasks fail with these codes, in order (each provider's own codes)."""
+        with self.lock:
+            self._failures.extend(codes)
+
+    def expire_output_urls(self) -> None:
+        """Every output URL handed out so far now answers 403, as an expired signed URL does."""
+        with self.lock:
+            self._url_epoch += 1
+
+    def hand_out_expired_urls(self, count: int = 1) -> None:
+        """The next ``count`` output URLs handed out have already expired (a slow client)."""
+        with self.lock:
+            self._stale_urls += count
+
+    def statuses(self, method: str | None = None, prefix: str = "") -> list[int]:
+        """The statuses answered, in order, for requests of ``method`` whose path starts with ``prefix``."""
+        with self.lock:
+            return [status for m, path, status in self.requests
+                    if (method is None or m == method) and path.startswith(prefix)]
 
     def create_count(self, containing: str = "") -> int:
         """Creates accepted (each one billed), optionally only those whose prompt contains a text."""
@@ -140,7 +197,15 @@ class FakeApiServer:
                 else len(self.create_bodies)
 
     def output_url(self, task_id: str) -> str:
-        return f"{self.origin}/outputs/{task_id}.mp4"
+        """A URL signed for now: it stops working at the next :meth:`expire_output_urls`."""
+        with self.lock:
+            epoch = self._url_epoch - (1 if self._stale_urls else 0)
+            self._stale_urls = max(0, self._stale_urls - 1)
+        return f"{self.origin}/outputs/{task_id}.mp4?epoch={epoch}&sig={uuid.uuid4().hex[:12]}"
+
+    def output_expired(self, query: str) -> bool:
+        fields = dict(part.partition("=")[::2] for part in query.split("&") if part)
+        return fields.get("epoch", "") != str(self._url_epoch)
 
     # --- for subclasses --------------------------------------------------------------------------
 
@@ -156,8 +221,8 @@ class FakeApiServer:
     def new_task(self, body: dict[str, Any], prompt: str) -> Task:
         with self.lock:
             self._ids += 1
-            task = Task(id=f"{self._ids:08d}-fake-{self._random.getrandbits(32):08x}", body=body,
-                        prompt=prompt)
+            task = Task(id=f"{self._ids:08d}-fake-{uuid.uuid4().hex[:8]}", body=body, prompt=prompt,
+                        failure_code=self._failures.popleft() if self._failures else None)
             self.tasks[task.id] = task
             self.create_bodies.append(body)
             return task
@@ -165,17 +230,19 @@ class FakeApiServer:
     def unsafe(self, task: Task) -> bool:
         return any(word in task.prompt.lower() for word in self.unsafe_words)
 
-    def next_stall(self) -> float | None:
+    def next_create_fault(self) -> tuple[str, float] | None:
         with self.lock:
-            return self._stalls.popleft() if self._stalls else None
+            return self._create_faults.popleft() if self._create_faults else None
 
-    def injected_status(self) -> int | None:
+    def injected(self, method: str) -> Injected | None:
         with self.lock:
-            if self._injected:
+            if self._injected and self._injected[0].method in (None, method):
                 return self._injected.popleft()
-            if self.error_rate and self._random.random() < self.error_rate:
-                return self._random.choice(self.error_statuses)
-            return None
+            rule = self._every.get(method) or self._every.get(None)
+            if rule is None:
+                return None
+            rule[2] += 1
+            return next(rule[1]) if rule[2] % rule[0] == 0 else None
 
 
 def _handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
@@ -193,25 +260,37 @@ def _handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             return
 
         def _serve(self, method: str) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if method == "GET" and path.startswith("/outputs/"):
-                return self._video(path)
+                return self._video(path, query)
             body = self._body()
-            status = api.injected_status()
-            if status is not None:
-                return self._answer(method, path, status, {"error": HTTPStatus(status).phrase})
+            injected = api.injected(method)
+            if injected is not None:
+                payload = {"error": HTTPStatus(injected.status).phrase}
+                return self._answer(method, path, injected.status, payload, dict(injected.headers))
             denied = api.authorized(self.headers)
             if denied is not None:
                 return self._answer(method, path, *denied)
             if not path.startswith(api.prefix):
                 return self._answer(method, path, 404, {"error": "Not found"})
-            stall = api.next_stall() if method == "POST" else None
             status, payload = api.route(method, path[len(api.prefix):], body)
-            if stall is not None and stall < 0:
+            fault = api.next_create_fault() if method == "POST" and status < 300 else None
+            return self._answer_create(method, path, status, payload, fault)
+
+        def _answer_create(self, method: str, path: str, status: int, payload: Any,
+                           fault: tuple[str, float] | None) -> None:
+            kind, value = fault or ("", 0)
+            if kind == "drop":
                 self.close_connection = True
                 return None
-            if stall:
-                time.sleep(stall)
+            if kind == "stall":
+                time.sleep(value)
+            if kind == "status":
+                return self._answer(method, path, int(value), {"error": HTTPStatus(int(value)).phrase})
+            if kind == "garble":
+                with api.lock:
+                    api.requests.append((method, path, status))
+                return self._write(status, b"<html>upstream reset</html>", "text/html")
             return self._answer(method, path, status, payload)
 
         def _body(self) -> Any:
@@ -222,22 +301,30 @@ def _handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 return raw
 
-        def _video(self, path: str) -> None:
+        def _video(self, path: str, query: str) -> None:
             task_id = path.rsplit("/", 1)[-1].removesuffix(".mp4")
             if task_id not in api.tasks:
                 return self._answer("GET", path, 404, {"error": "Not found"})
+            if api.output_expired(query):
+                return self._answer("GET", path, 403, {"error": "Request has expired"})
+            with api.lock:
+                api.requests.append(("GET", path, 200))
             self._write(200, tiny_mp4(), "video/mp4")
             return None
 
-        def _answer(self, method: str, path: str, status: int, payload: Any) -> None:
+        def _answer(self, method: str, path: str, status: int, payload: Any,
+                    headers: dict[str, str] | None = None) -> None:
             with api.lock:
                 api.requests.append((method, path, status))
             data = b"" if payload is None else json.dumps(payload).encode()
-            self._write(status, data, "application/json")
+            self._write(status, data, "application/json", headers)
 
-        def _write(self, status: int, data: bytes, content_type: str) -> None:
+        def _write(self, status: int, data: bytes, content_type: str,
+                   headers: dict[str, str] | None = None) -> None:
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 if data:
                     self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))

@@ -84,7 +84,8 @@ class Worker:
 
 def worker_for(*, callback_policy: UrlPolicy | None = None, **settings: object) -> Worker:
     clock = FakeClock()
-    config = Settings(queue_backend="memory", worker_type="remote", provider_timeout_s=0.5, **settings)
+    config = Settings(queue_backend="memory", worker_type="remote", provider_timeout_s=0.5,
+                      provider_create_timeout_s=1.0, **settings)
     return Worker(bootstrap.build(config, clock=clock), clock, callback_policy)
 
 
@@ -171,24 +172,142 @@ def test_a_create_that_times_out_fails_as_unknown_and_a_redelivery_does_not_pay_
     assert runway_server.create_count() == 1
 
 
-def test_throttled_creates_are_retried_within_the_call(runway_worker, runway_server):
-    runway_server.inject(429, 503)
+def test_a_used_up_daily_quota_makes_the_job_wait_visibly_without_spending_an_attempt(
+    runway_worker, runway_server
+):
+    runway_server.use_up_daily_quota(2, headers={"Retry-After": "120"})
     job = runway_worker.submit()
 
+    first = runway_worker.deliver_one()
+    waiting = runway_worker.job(job.id)
+    assert first.action is Action.RETRY_LATER and first.delay_s == 120
+    assert waiting.status is JobStatus.QUEUED and waiting.attempts == 0
+    assert "waiting for runway's daily quota until about" in waiting.error
+    runway_worker.clock.advance(120)
     runway_worker.run_until_done(job.id)
 
-    assert runway_worker.job(job.id).status is JobStatus.SUCCEEDED
+    done = runway_worker.job(job.id)
+    assert done.status is JobStatus.SUCCEEDED and done.attempts == 1 and done.error is None
+    assert runway_server.statuses("POST") == [429, 429, 200]  # two refusals, one paid create
     assert runway_server.create_count() == 1
 
 
-def test_a_safety_failure_fails_the_job_for_good_with_the_reason(runway_worker, runway_server):
+def test_a_quota_that_stays_used_up_fails_the_job_after_the_configured_wait(runway_server):
+    worker = worker_for(runway_base_url=runway_server.base_url, runway_api_key=runway_server.api_key,
+                        provider_quota_wait_s=1800)
+    runway_server.use_up_daily_quota(10, headers={"Retry-After": "900"})
+    job = worker.submit()
+
+    seen = worker.run_until_done(job.id)
+
+    failed = worker.job(job.id)
+    assert seen == ["queued", "queued", "failed"]  # refused at 0, 15 and 30 minutes
+    assert failed.status is JobStatus.FAILED and "daily quota stayed used up for 0.5 h" in failed.error
+    assert runway_server.statuses("POST") == [429, 429, 429] and runway_server.create_count() == 0
+
+
+def test_a_safety_failure_fails_the_job_for_good_with_a_message_for_its_owner(
+    runway_worker, runway_server, caplog
+):
     job = runway_worker.submit(prompt="something forbidden")
 
     runway_worker.run_until_done(job.id)
 
     failed = runway_worker.job(job.id)
-    assert failed.status is JobStatus.FAILED and "SAFETY.INPUT.TEXT" in failed.error
+    assert failed.status is JobStatus.FAILED and "content moderation" in failed.error
+    assert "SAFETY" not in failed.error and "SAFETY.INPUT.TEXT" in caplog.text  # the code: for operators
     assert runway_server.create_count() == 1
+
+
+def test_a_bad_output_failure_starts_a_new_task_and_the_job_keeps_both_task_ids(runway_worker, runway_server):
+    runway_server.fail_next_tasks("INTERNAL.BAD_OUTPUT.CODE01")
+    job = runway_worker.submit()
+
+    runway_worker.run_until_done(job.id)
+
+    done = runway_worker.job(job.id)
+    assert done.status is JobStatus.SUCCEEDED and done.attempts == 2
+    first, second = done.provider_task_history
+    assert second == done.provider_task_id and first != second
+    assert runway_server.describe(runway_server.tasks[first])["failureCode"] == "INTERNAL.BAD_OUTPUT.CODE01"
+    assert runway_server.create_count() == 2
+
+
+@pytest.mark.parametrize(("code", "says"), [
+    ("ASSET.INVALID", "valid, supported image"),
+    ("INPUT_PREPROCESSING.SAFETY.TEXT", "content moderation"),
+    ("SAFETY.OUTPUT.VIDEO", "generated video was declined"),
+])
+def test_failures_that_a_new_task_cannot_fix_fail_at_once(runway_worker, runway_server, code, says):
+    runway_server.fail_next_tasks(code)
+    job = runway_worker.submit()
+
+    runway_worker.run_until_done(job.id)
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and says in failed.error and code not in failed.error
+    assert runway_server.create_count() == 1
+
+
+def test_internal_failures_are_retried_within_the_attempt_budget_then_fail(runway_server):
+    worker = worker_for(runway_base_url=runway_server.base_url, runway_api_key=runway_server.api_key,
+                        max_attempts=2)
+    runway_server.fail_next_tasks("INTERNAL", "INPUT_PREPROCESSING.INTERNAL", "INTERNAL")
+    job = worker.submit()
+
+    worker.run_until_done(job.id)
+
+    failed = worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "gave up after 2 attempts" in failed.error
+    assert len(failed.provider_task_history) == 2 and runway_server.create_count() == 2
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_create_fails_as_unknown_and_is_never_sent_again(runway_worker, runway_server, status):
+    runway_server.lose_next_create_answer(status)
+    job = runway_worker.submit()
+
+    runway_worker.deliver_one(ack=False)
+    runway_worker.clock.advance(runway_worker.adapters.settings.visibility_timeout_s + 1)
+    runway_worker.deliver_one()  # the redelivery
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "may exist and be billed" in failed.error
+    assert runway_server.statuses("POST") == [status] and runway_server.create_count() == 1
+
+
+def test_a_created_answer_without_a_task_id_fails_as_unknown(runway_worker, runway_server):
+    runway_server.garble_next_create()
+    job = runway_worker.submit()
+
+    runway_worker.run_until_done(job.id)
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "no readable task id" in failed.error
+    assert runway_server.create_count() == 1
+
+
+def test_an_expired_output_url_is_fetched_again_and_the_job_succeeds(runway_worker, runway_server):
+    runway_server.hand_out_expired_urls(2)
+    job = runway_worker.submit()
+
+    runway_worker.run_until_done(job.id)
+
+    assert runway_worker.job(job.id).status is JobStatus.SUCCEEDED
+    outputs = [status for method, path, status in runway_server.requests if path.startswith("/outputs/")]
+    assert outputs == [403, 403, 200] and runway_server.create_count() == 1
+
+
+def test_output_urls_that_keep_expiring_fail_the_job_after_bounded_refreshes(runway_worker, runway_server):
+    runway_server.hand_out_expired_urls(10)
+    job = runway_worker.submit()
+
+    runway_worker.run_until_done(job.id)
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "output is gone (403)" in failed.error
+    outputs = [status for method, path, status in runway_server.requests if path.startswith("/outputs/")]
+    assert outputs == [403, 403, 403]
 
 
 def test_a_task_cancelled_at_the_provider_cancels_the_job(runway_worker, runway_server):

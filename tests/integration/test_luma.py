@@ -12,7 +12,13 @@ import requests
 
 from src.application.ports import RemoteState
 from src.domain.catalogue import CATALOGUE
-from src.domain.errors import PermanentError, SubmissionOutcomeUnknown, TransientError
+from src.domain.errors import (
+    OutputExpired,
+    PermanentError,
+    QuotaExhausted,
+    SubmissionOutcomeUnknown,
+    TransientError,
+)
 from src.domain.jobs import Mode
 from src.infrastructure.inference.images import StorageImageFetcher
 from src.infrastructure.inference.luma import LumaProvider
@@ -187,6 +193,7 @@ def test_a_moderated_prompt_fails_with_the_failure_reason(luma):
     final = poll_until_done(luma, task_id)[-1]
 
     assert final.state is RemoteState.FAILED and "moderation" in final.failure
+    assert not final.retryable and "moderation" in final.user_error
 
 
 def test_an_invalid_request_is_permanent_and_names_the_problem(luma, luma_server):
@@ -196,19 +203,61 @@ def test_an_invalid_request_is_permanent_and_names_the_problem(luma, luma_server
     assert luma_server.create_count() == 0
 
 
-def test_throttling_and_5xx_are_retried_inside_the_call(luma, luma_server):
-    luma_server.inject(429, 504)
+def test_a_429_on_create_waits_for_the_quota_and_is_sent_once(luma, luma_server):
+    luma_server.inject(429, method="POST", headers={"retry-after-ms": "2500"})
 
-    luma.submit(t2v(), input_image_url=None, callback_url=None)
+    with pytest.raises(QuotaExhausted) as caught:
+        luma.submit(t2v(), input_image_url=None, callback_url=None)
 
-    assert luma_server.create_count() == 1
+    assert caught.value.retry_after_s == 2.5
+    assert luma_server.statuses("POST") == [429] and luma_server.create_count() == 0
 
 
-def test_retries_are_bounded_then_transient(luma, luma_server):
+def test_throttling_and_5xx_on_a_poll_are_retried_inside_the_call(luma, luma_server):
+    generation_id = luma.submit(t2v(), input_image_url=None, callback_url=None)
+    luma_server.inject(429, 504, method="GET")
+
+    assert luma.poll(generation_id).task_id == generation_id
+    assert luma_server.statuses("GET") == [429, 504, 200]
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_5xx_on_create_is_an_unknown_outcome_and_is_sent_once(luma, luma_server, status):
+    luma_server.lose_next_create_answer(status)
+
+    with pytest.raises(SubmissionOutcomeUnknown, match="may exist and be billed"):
+        luma.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert luma_server.statuses("POST") == [status] and luma_server.create_count() == 1
+
+
+def test_a_created_answer_without_a_readable_id_is_an_unknown_outcome(luma, luma_server):
+    luma_server.garble_next_create()
+
+    with pytest.raises(SubmissionOutcomeUnknown, match="no readable task id"):
+        luma.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert luma_server.statuses("POST") == [201] and luma_server.create_count() == 1
+
+
+def test_an_expired_video_url_answers_403_and_a_new_fetch_signs_a_fresh_one(luma, luma_server, tmp_path):
+    generation_id = luma.submit(t2v(), input_image_url=None, callback_url=None)
+    old_url = poll_until_done(luma, generation_id)[-1].output_urls[0]
+    luma_server.expire_output_urls()
+
+    with pytest.raises(OutputExpired, match="403"):
+        luma.download(old_url, tmp_path / "old.mp4")
+
+    assert luma.download(luma.poll(generation_id).output_urls[0], tmp_path / "new.mp4") > 0
+
+
+def test_poll_retries_are_bounded_then_transient(luma, luma_server):
     luma_server.inject(503, 503, 503, 503)
 
     with pytest.raises(TransientError):
         luma.poll("anything")
+
+    assert luma_server.statuses("GET") == [503, 503, 503, 503]
 
 
 def test_cancel_deletes_the_generation(luma, luma_server):
@@ -241,7 +290,7 @@ def test_callbacks_follow_each_state_change():
     assert [(path, body["state"]) for path, body in received] == [
         ("/hook/token", "dreaming"), ("/hook/token", "completed"),
     ]
-    assert received[-1][1]["assets"]["video"].endswith(".mp4")
+    assert ".mp4?" in received[-1][1]["assets"]["video"]
 
 
 def test_a_refused_callback_is_tried_three_times_100_ms_apart_then_dropped():

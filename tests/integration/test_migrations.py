@@ -13,6 +13,8 @@ from src.infrastructure.db.engine import make_engine
 from src.infrastructure.db.migrations import VERSION_TABLE, current, upgrade
 from src.infrastructure.db.tables import metadata
 
+HEAD = "0003_provider_tasks"
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_url(request, tmp_path):
@@ -54,7 +56,7 @@ def test_an_empty_database_has_no_revision(empty_url):
 def test_upgrading_to_head_creates_exactly_the_tables_of_the_metadata(empty_url):
     upgrade(empty_url)
 
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
     assert schema_diff(empty_url) == []
 
 
@@ -62,7 +64,7 @@ def test_upgrading_twice_changes_nothing(empty_url):
     upgrade(empty_url)
     upgrade(empty_url)
 
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
 
 
 def test_alembic_keeps_its_revision_in_its_own_table(empty_url):
@@ -94,7 +96,7 @@ def test_processes_migrating_at_the_same_time_all_succeed(empty_url):
 
     assert not any(thread.is_alive() for thread in threads), "a migration is stuck"
     assert errors == []
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
 
 
 def test_upgrade_accepts_an_engine_and_leaves_it_usable(tmp_path):

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import socket
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
 from src.application.ports import RemoteState
-from src.domain.errors import PermanentError, SubmissionOutcomeUnknown, TransientError
+from src.domain.errors import (
+    OutputExpired,
+    PermanentError,
+    QuotaExhausted,
+    SubmissionOutcomeUnknown,
+    TransientError,
+)
 from src.domain.jobs import Mode
 from src.infrastructure.inference.runway import RunwayProvider
 from tests.fakes import FakeRunway
@@ -60,13 +68,34 @@ def test_a_throttled_task_reads_as_pending():
         assert server.describe(server.tasks[task_id])["status"] == "THROTTLED"
 
 
-def test_an_unsafe_prompt_fails_with_its_safety_code(runway):
+def test_an_unsafe_prompt_fails_with_its_safety_code_for_operators_and_a_plain_message(runway):
     task_id = runway.submit(t2v("a forbidden scene"), input_image_url=None, callback_url=None)
 
     final = poll_until_done(runway, task_id)[-1]
 
-    assert final.state is RemoteState.FAILED
+    assert final.state is RemoteState.FAILED and not final.retryable
     assert final.failure.startswith("SAFETY.INPUT.TEXT: ")
+    assert "content moderation" in final.user_error and "SAFETY" not in final.user_error
+
+
+@pytest.mark.parametrize(("code", "retryable", "says"), [
+    ("SAFETY.INPUT.IMAGE", False, "content moderation"),
+    ("SAFETY.OUTPUT.VIDEO", False, "generated video was declined"),
+    ("INPUT_PREPROCESSING.SAFETY.TEXT", False, "content moderation"),
+    ("INPUT_PREPROCESSING.INTERNAL", True, "could not check the inputs"),
+    ("ASSET.INVALID", False, "valid, supported image"),
+    ("INTERNAL.BAD_OUTPUT.CODE01", True, "quality"),
+    ("INTERNAL", True, "internal error"),
+])
+def test_each_documented_failure_family_is_mapped(runway, runway_server, code, retryable, says):
+    runway_server.fail_next_tasks(code)
+    task_id = runway.submit(t2v(), input_image_url=None, callback_url=None)
+
+    final = poll_until_done(runway, task_id)[-1]
+
+    assert final.state is RemoteState.FAILED and final.retryable is retryable
+    assert final.failure.startswith(f"{code}: ") and says in final.user_error
+    assert code not in final.user_error
 
 
 def test_an_invalid_request_is_permanent_and_names_the_problem(runway, runway_server):
@@ -76,34 +105,114 @@ def test_an_invalid_request_is_permanent_and_names_the_problem(runway, runway_se
     assert runway_server.create_count() == 0
 
 
-def test_throttling_and_busy_gateways_are_retried_inside_the_call(runway, runway_server):
-    runway_server.inject(429, 502, 503)
-
+def test_throttling_and_busy_gateways_are_retried_inside_a_poll(runway, runway_server):
     task_id = runway.submit(t2v(), input_image_url=None, callback_url=None)
+    runway_server.inject(429, 502, 503, method="GET")
 
-    assert runway_server.create_count() == 1
     assert runway.poll(task_id).task_id == task_id
-    assert [status for _, _, status in runway_server.requests[:4]] == [429, 502, 503, 200]
+    assert runway_server.statuses("GET") == [429, 502, 503, 200]
 
 
-def test_retries_are_bounded_then_transient_and_nothing_was_created(runway, runway_server):
-    runway_server.inject(429, 429, 429, 429)
+def test_poll_retries_are_bounded_then_transient(runway, runway_server):
+    task_id = runway.submit(t2v(), input_image_url=None, callback_url=None)
+    runway_server.inject(429, 504, 429, 503, method="GET")
 
     with pytest.raises(TransientError):
-        runway.submit(t2v(), input_image_url=None, callback_url=None)
+        runway.poll(task_id)
 
-    assert runway_server.create_count() == 0
+    assert runway_server.statuses("GET") == [429, 504, 429, 503]
 
 
-def test_polling_survives_a_flaky_api():
-    with FakeRunway(error_rate=0.3, generation_s=0.2, seed=3) as server:
+def test_polling_survives_an_api_that_fails_every_third_request():
+    with FakeRunway(generation_s=0.2) as server:
         provider = RunwayProvider(api_key=server.api_key, base_url=server.base_url, timeout_s=1,
-                                  max_retries=6, backoff=FAST_BACKOFF)
+                                  max_retries=3, backoff=FAST_BACKOFF)
         task_id = provider.submit(t2v(), input_image_url=None, callback_url=None)
+        server.fail_every(3, 429, 502, 503, 504, method="GET")
 
         assert poll_until_done(provider, task_id)[-1].state is RemoteState.SUCCEEDED
         assert server.create_count() == 1
-        assert any(status >= 429 for _, _, status in server.requests)
+        polls = server.statuses("GET")
+        injected = polls[2::3]
+        assert injected[:3] == [429, 502, 503][:len(injected)] and len(injected) >= 2
+        assert all(status == 200 for i, status in enumerate(polls) if i % 3 != 2)
+
+
+# --- a used-up daily quota: 429 on create ---
+
+
+def test_a_429_on_create_is_a_used_up_quota_sent_once_with_its_retry_after(runway, runway_server):
+    runway_server.use_up_daily_quota(headers={"Retry-After": "3600"})
+
+    with pytest.raises(QuotaExhausted, match="nothing was created") as caught:
+        runway.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert caught.value.retry_after_s == 3600
+    assert runway_server.statuses("POST") == [429]  # not retried inside the call
+    assert runway_server.create_count() == 0
+
+
+def test_retry_after_as_an_http_date_and_retry_after_ms_are_honoured(runway, runway_server):
+    in_two_hours = datetime.now(timezone.utc) + timedelta(hours=2)
+    runway_server.use_up_daily_quota(headers={"Retry-After": format_datetime(in_two_hours, usegmt=True)})
+    runway_server.use_up_daily_quota(headers={"retry-after-ms": "1500", "Retry-After": "9"})
+
+    waits = []
+    for _ in range(2):
+        with pytest.raises(QuotaExhausted) as caught:
+            runway.submit(t2v(), input_image_url=None, callback_url=None)
+        waits.append(caught.value.retry_after_s)
+
+    assert 7190 < waits[0] <= 7200 and waits[1] == 1.5
+    assert runway_server.statuses("POST") == [429, 429]
+
+
+@pytest.mark.parametrize("headers", [None, {"Retry-After": "soon"}, {"Retry-After": "inf"},
+                                     {"retry-after-ms": "nan"}])
+def test_a_429_without_a_usable_retry_after_leaves_the_wait_to_the_worker(runway, runway_server, headers):
+    runway_server.use_up_daily_quota(headers=headers)
+
+    with pytest.raises(QuotaExhausted) as caught:
+        runway.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert caught.value.retry_after_s is None and runway_server.statuses("POST") == [429]
+
+
+# --- ambiguous creates are never sent twice ---
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_create_is_an_unknown_outcome_and_is_sent_once(runway, runway_server, status):
+    runway_server.lose_next_create_answer(status)  # the task exists: the gateway lost the answer
+
+    with pytest.raises(SubmissionOutcomeUnknown, match="may exist and be billed"):
+        runway.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert runway_server.statuses("POST") == [status]
+    assert runway_server.create_count() == 1
+
+
+def test_a_success_without_a_readable_task_id_is_an_unknown_outcome(runway, runway_server):
+    runway_server.garble_next_create()
+
+    with pytest.raises(SubmissionOutcomeUnknown, match="no readable task id"):
+        runway.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert runway_server.statuses("POST") == [200] and runway_server.create_count() == 1
+
+
+def test_a_create_may_take_longer_than_a_poll(runway_server):
+    provider = RunwayProvider(api_key=runway_server.api_key, base_url=runway_server.base_url,
+                              timeout_s=0.3, create_timeout_s=3.0)
+    runway_server.stall_next_create(0.8)
+
+    task_id = provider.submit(t2v(), input_image_url=None, callback_url=None)
+
+    assert task_id in runway_server.tasks and runway_server.create_count() == 1
+
+
+def test_the_create_timeout_defaults_to_60_seconds_like_the_official_sdk():
+    assert RunwayProvider(api_key="k").api.create_timeout_s == 60.0
 
 
 def test_cancel_ends_a_running_task(runway, runway_server):
@@ -173,6 +282,18 @@ def test_downloads_refuse_plain_http_outside_the_provider_host(runway, tmp_path)
         runway.download("http://169.254.169.254/latest/meta-data", tmp_path / "x")
 
 
-def test_an_expired_output_url_is_permanent(runway, runway_server, tmp_path):
-    with pytest.raises(PermanentError, match="gone"):
+def test_an_unknown_output_is_gone(runway, runway_server, tmp_path):
+    with pytest.raises(OutputExpired, match="gone"):
         runway.download(runway_server.output_url("nope"), tmp_path / "x.mp4")
+
+
+def test_an_expired_output_url_answers_403_and_a_new_poll_signs_a_fresh_one(runway, runway_server, tmp_path):
+    task_id = runway.submit(t2v(), input_image_url=None, callback_url=None)
+    old_url = poll_until_done(runway, task_id)[-1].output_urls[0]
+    runway_server.expire_output_urls()
+
+    with pytest.raises(OutputExpired, match="403"):
+        runway.download(old_url, tmp_path / "old.mp4")
+    fresh_url = runway.poll(task_id).output_urls[0]
+
+    assert runway.download(fresh_url, tmp_path / "new.mp4") > 0 and fresh_url != old_url

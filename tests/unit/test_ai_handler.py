@@ -1,9 +1,18 @@
+from dataclasses import replace
+
 from src.application.commands import SubmitAIJob
 from src.application.handlers import ProcessAIJobHandler
 from src.application.outcomes import Action
 from src.application.ports import RemoteState
-from src.domain.errors import PermanentError, ServiceUnavailable, SubmissionOutcomeUnknown, TransientError
+from src.domain.errors import (
+    PermanentError,
+    QuotaExhausted,
+    ServiceUnavailable,
+    SubmissionOutcomeUnknown,
+    TransientError,
+)
 from src.domain.status import JobStatus
+from src.infrastructure.memory.inference import Failure
 
 
 def submit(world, model="gen4_turbo", **kw):
@@ -155,12 +164,112 @@ def test_a_throttled_submission_is_retried_later_and_submits_once_in_the_end(wor
     assert len(world.runway.submissions) == 1
 
 
-def test_a_provider_failure_fails_the_job_with_the_providers_reason(world):
+def test_a_provider_failure_fails_the_job_with_a_message_for_its_owner_and_the_code_in_the_log(world, caplog):
     world.runway.outcome = RemoteState.FAILED
     job = submit(world)
     drive(world, job.id)
     failed = world.ai_jobs.get(job.id)
-    assert failed.status is JobStatus.FAILED and "SAFETY.INPUT.TEXT" in failed.error
+    assert failed.status is JobStatus.FAILED and "content moderation" in failed.error
+    assert "SAFETY.INPUT.TEXT" not in failed.error and "SAFETY.INPUT.TEXT" in caplog.text
+    assert len(world.runway.submissions) == 1
+
+
+def test_a_retryable_task_failure_starts_a_new_task_and_keeps_every_task_id(world):
+    world.runway.failures = [Failure(code="INTERNAL.BAD_OUTPUT.CODE01", user_error="rejected its output",
+                                     retryable=True)]
+    job = submit(world)
+    outcomes = drive(world, job.id)
+    done = world.ai_jobs.get(job.id)
+    assert done.status is JobStatus.SUCCEEDED and done.error is None
+    assert done.provider_task_history == ("task-1", "task-2") and done.provider_task_id == "task-2"
+    assert done.attempts == 2 and len(world.runway.submissions) == 2
+    assert any(o.reason == "rejected its output" for o in outcomes)
+
+
+def test_retryable_task_failures_stop_at_the_attempt_budget(world):
+    world.runway.failures = [Failure(code="INTERNAL", user_error="internal error", retryable=True)] * 5
+    job = submit(world)
+    drive(world, job.id, limit=30)
+    failed = world.ai_jobs.get(job.id)
+    assert failed.status is JobStatus.FAILED and "gave up after 3 attempts" in failed.error
+    assert failed.provider_task_history == ("task-1", "task-2", "task-3")
+    assert len(world.runway.submissions) == 3  # max_attempts of the world's retry policy
+
+
+def test_an_expired_output_url_is_fetched_again_before_failing(world):
+    world.runway.expired_downloads = 1
+    job = submit(world)
+    drive(world, job.id)
+    done = world.ai_jobs.get(job.id)
+    assert done.status is JobStatus.SUCCEEDED
+    first, second = world.runway.downloads
+    assert first != second  # the second URL came from a new poll
+    assert len(world.runway.submissions) == 1
+
+
+def test_output_urls_that_keep_expiring_fail_the_job_after_a_bounded_number_of_polls(world):
+    world.runway.expired_downloads = 10
+    job = submit(world)
+    drive(world, job.id)
+    failed = world.ai_jobs.get(job.id)
+    assert failed.status is JobStatus.FAILED and "gone" in failed.error
+    assert len(world.runway.downloads) == 3  # the first URL and two fresh ones
+    assert len(world.runway.submissions) == 1
+
+
+# --- a provider's used-up quota (429 on create) ---
+
+
+def test_a_used_up_quota_waits_without_spending_an_attempt_and_says_until_when(world):
+    world.runway.submit_errors.append(QuotaExhausted("429 daily limit", retry_after_s=600))
+    job = submit(world)
+    first = world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    assert first.action is Action.RETRY_LATER and first.delay_s == 600
+    assert waiting.status is JobStatus.QUEUED and waiting.attempts == 0
+    assert waiting.submitted_at is None and waiting.quota_wait_since == world.clock.now()
+    assert "daily quota" in waiting.error and "until about" in waiting.error
+    world.clock.advance(first.delay_s)
+    drive(world, job.id)
+    done = world.ai_jobs.get(job.id)
+    assert done.status is JobStatus.SUCCEEDED and done.attempts == 1 and done.quota_wait_since is None
+    assert len(world.runway.submissions) == 1
+
+
+def test_a_quota_wait_rechecks_within_the_sqs_delay_cap_and_without_retry_after(world):
+    world.runway.submit_errors += [QuotaExhausted("429", retry_after_s=7200), QuotaExhausted("429")]
+    job = submit(world)
+    handler = world.ai_handler()
+    long_wait = handler.handle(job.id)
+    assert "until about 2026-01-01 02:00:00 UTC" in world.ai_jobs.get(job.id).error  # the provider's word
+    world.clock.advance(long_wait.delay_s)
+    no_header = handler.handle(job.id)
+    assert (long_wait.delay_s, no_header.delay_s) == (900, 300)
+    assert world.ai_jobs.get(job.id).attempts == 0
+
+
+def test_an_absurd_retry_after_is_bounded_and_crashes_nothing(world):
+    world.runway.submit_errors.append(QuotaExhausted("429", retry_after_s=1e15))
+    job = submit(world)
+    outcome = world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.RETRY_LATER and outcome.delay_s == 900
+    assert "until about 2026-01-02 00:00:00 UTC" in waiting.error  # no later than the wait limit
+
+
+def test_a_quota_that_stays_used_up_fails_the_job_after_the_configured_wait(world):
+    world.runway.submit_errors += [QuotaExhausted("429", retry_after_s=900) for _ in range(10)]
+    job = submit(world)
+    handler = world.ai_handler()
+    handler.quota_wait = replace(handler.quota_wait, max_wait_s=3600)
+    outcomes = []
+    while world.ai_jobs.get(job.id).status is not JobStatus.FAILED:
+        outcomes.append(handler.handle(job.id))
+        world.clock.advance(outcomes[-1].delay_s)
+    failed = world.ai_jobs.get(job.id)
+    assert len(outcomes) == 5  # 0, 15, 30, 45 minutes waited, then an hour: given up
+    assert "daily quota stayed used up for 1 h" in failed.error and "nothing was charged" in failed.error
+    assert failed.attempts == 0 and world.runway.submissions == []
 
 
 def test_a_task_cancelled_at_the_provider_cancels_the_job(world):
@@ -227,6 +336,7 @@ def test_a_retried_job_forgets_its_old_provider_task(world):
     drive(world, job.id)
     retried = world.service().retry(world.ai_jobs.get(job.id))
     assert retried.provider_task_id is None and retried.submitted_at is None
+    assert retried.provider_task_history == ("task-1",)
     world.runway.outcome = RemoteState.SUCCEEDED
     drive(world, job.id)
     assert world.ai_jobs.get(job.id).status is JobStatus.SUCCEEDED

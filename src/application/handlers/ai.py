@@ -11,17 +11,21 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 from src.application.handlers.base import JobHandler, Stopper
 from src.application.logs import job_log
 from src.application.outcomes import Outcome
 from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, RemoteTask, Storage
+from src.application.retry import GiveUp
 from src.application.workflows import workflow_for
 from src.domain.catalogue import CATALOGUE, WorkerType
 from src.domain.errors import (
     ConcurrentUpdate,
+    OutputExpired,
     PermanentError,
+    QuotaExhausted,
     ServiceUnavailable,
     SubmissionOutcomeUnknown,
     TransientError,
@@ -44,6 +48,20 @@ class PollSchedule:
         return int(min(self.max_delay_s, max(self.min_delay_s, age_s / 4)))
 
 
+@dataclass(frozen=True, kw_only=True)
+class QuotaWait:
+    """How a job waits for a provider's used-up quota: re-checked when the provider says (its
+    Retry-After), else every ``recheck_s``; failed once it has waited ``max_wait_s``."""
+
+    max_wait_s: float = 24 * 3600
+    recheck_s: int = 300
+    max_delay_s: int = 900  # the SQS DelaySeconds cap
+
+    def delay_s(self, retry_after_s: float | None) -> int:
+        wanted = self.recheck_s if retry_after_s is None else retry_after_s
+        return int(min(self.max_delay_s, max(1, wanted)))
+
+
 class ProcessAIJobHandler(JobHandler[AIJob]):
     def __init__(
         self,
@@ -55,9 +73,13 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         poll_schedule: PollSchedule = PollSchedule(),
         input_url_expires_s: int = 3600,
         task_id_save_s: float = 120.0,
+        quota_wait: QuotaWait = QuotaWait(),
+        output_url_refreshes: int = 2,
         **base: object,
     ) -> None:
         super().__init__(**base)  # type: ignore[arg-type]
+        self.quota_wait = quota_wait
+        self.output_url_refreshes = output_url_refreshes
         self.task_id_save_s = task_id_save_s
         self.storage = storage
         self.local = dict(local or {})
@@ -114,6 +136,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         try:
             task_id = provider.submit(prepared, input_image_url=image_url,
                                       callback_url=self.callback_url(job))
+        except QuotaExhausted as exc:  # nothing was created: wait for the quota, spend no attempt
+            return self._wait_for_quota(job, exc)
         except TransientError as exc:  # the provider surely created nothing
             job = self.transition(job, replace(job, submitted_at=None))
             return self.settle_failure(job, exc)
@@ -142,7 +166,7 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
             self.finish(job, lambda j: j.cancel(now, "cancelled at the provider"))
             return Outcome.ack("cancelled at the provider")
         if task.state is RemoteState.FAILED:
-            return self._fail_now(job, PermanentError(f"{job.provider} failed: {task.failure}"))
+            return self._task_failed(job, task)
         return self.collect(job, provider, task)
 
     def collect(self, job: AIJob, provider: RemoteProvider, task: RemoteTask) -> Outcome:
@@ -150,13 +174,64 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         job = self.start(job) if job.status is JobStatus.WAITING_PROVIDER else job
 
         def copy(tmp: Path) -> tuple[Output, ...]:
-            if not task.output_urls:
-                raise PermanentError(f"{job.provider} reported success without an output")
             self.progress.record(job.id, stage="uploading", percent=0)
-            provider.download(task.output_urls[0], tmp / "video.mp4")
+            self._download(job, provider, task, tmp / "video.mp4")
             return (self._store(job, tmp / "video.mp4"),)
 
         return self.produce(job, copy)
+
+    def _download(self, job: AIJob, provider: RemoteProvider, task: RemoteTask, dest: Path) -> None:
+        """Download the output; an expired URL makes us fetch the task again for a fresh one."""
+        for refresh in range(self.output_url_refreshes + 1):
+            if task.state is not RemoteState.SUCCEEDED:
+                raise PermanentError(f"{job.provider} no longer offers the output (task {task.state.value})")
+            if not task.output_urls:
+                raise PermanentError(f"{job.provider} reported success without an output")
+            try:
+                provider.download(task.output_urls[0], dest)
+                return
+            except OutputExpired as exc:
+                if refresh == self.output_url_refreshes:
+                    raise
+                job_log(log, job).warning("output URL expired, fetching task %s again: %s",
+                                          task.task_id, exc)
+            task = provider.poll(task.task_id)
+
+    def _task_failed(self, job: AIJob, task: RemoteTask) -> Outcome:
+        """The provider's own code and text go to the log; the job's owner reads a plain reason.
+        A failure worth a new task starts one on the next delivery, within the attempt budget."""
+        job_log(log, job).warning("%s task %s failed: %s", job.provider, task.task_id, task.failure)
+        reason = task.user_error or f"{job.provider} could not generate the video"
+        if not task.retryable:
+            return self._fail_now(job, PermanentError(reason))
+        job = self.start(job) if job.status is JobStatus.WAITING_PROVIDER else job
+        now = self.clock.now()
+        decision = self.retry_policy.decide(job.attempts, TransientError(reason))
+        if isinstance(decision, GiveUp):
+            return self._fail_now(job, PermanentError(decision.reason))
+        self.transition(job, job.abandon_task(now, reason))
+        job_log(log, job).warning("a new %s task in %ss: %s", job.provider, decision.delay_s, reason)
+        return Outcome.retry_later(decision.delay_s, reason)
+
+    def _wait_for_quota(self, job: AIJob, exc: QuotaExhausted) -> Outcome:
+        now = self.clock.now()
+        waited_s = (now - (job.quota_wait_since or now)).total_seconds()
+        if waited_s >= self.quota_wait.max_wait_s:
+            hours = self.quota_wait.max_wait_s / 3600
+            unsent = replace(job, submitted_at=None, attempts=max(job.attempts - 1, 0))
+            return self._fail_now(unsent, PermanentError(
+                f"{job.provider}'s daily quota stayed used up for {hours:g} h; nothing was submitted "
+                "and nothing was charged. Retry the job later."
+            ))
+        delay_s = self.quota_wait.delay_s(exc.retry_after_s)
+        said_s = delay_s if exc.retry_after_s is None else min(exc.retry_after_s, self.quota_wait.max_wait_s)
+        until = now + timedelta(seconds=said_s)
+        reason = (f"waiting for {job.provider}'s daily quota until about "
+                  f"{until.strftime('%Y-%m-%d %H:%M:%S')} UTC; nothing was submitted yet")
+        level = logging.WARNING if job.quota_wait_since is None else logging.INFO  # quiet re-checks
+        self.transition(job, job.wait_for_quota(now, reason))
+        job_log(log, job).log(level, "%s (checked again in %ss): %s", reason, delay_s, exc)
+        return Outcome.retry_later(delay_s, reason)
 
     # --- helpers -------------------------------------------------------------------------------
 

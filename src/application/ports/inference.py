@@ -47,15 +47,19 @@ class RemoteTask:
     state: RemoteState
     progress: float = 0.0  # 0-100
     output_urls: Sequence[str] = ()
-    failure: str | None = None
+    failure: str | None = None  # the provider's own code and text, for operators (logs)
+    user_error: str | None = None  # what the job's ``error`` tells its owner
+    retryable: bool = False  # a failed task worth a new task, within the job's attempts
 
 
 class RemoteProvider(Protocol):
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
         """Start a paid generation; returns the provider's task id.
 
-        :class:`TransientError` only when the provider surely created nothing (429, 5xx on
-        connect); :class:`SubmissionOutcomeUnknown` when it may have.
+        :class:`TransientError` only when the provider surely created nothing (a refused
+        connection); :class:`QuotaExhausted` for a 429 (nothing created, wait for the quota);
+        :class:`SubmissionOutcomeUnknown` when it may have created a task (a timeout after
+        sending, any 5xx, a success without a readable id).
         """
         ...
 
@@ -66,5 +70,7 @@ class RemoteProvider(Protocol):
         ...
 
     def download(self, url: str, dest: Path) -> int:
-        """Copy an output (their URLs expire) to ``dest``; returns its size."""
+        """Copy an output (their URLs expire) to ``dest``; returns its size.
+
+        :class:`OutputExpired` when the URL no longer serves it (poll again for a fresh one)."""
         ...

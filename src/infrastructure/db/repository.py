@@ -31,7 +31,8 @@ from src.infrastructure.db.timestamps import from_db, to_db
 
 J = TypeVar("J", VideoJob, AIJob)
 
-_TIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "submitted_at"})
+_TIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "submitted_at",
+                    "quota_wait_since"})
 
 
 @functools.cache
@@ -46,6 +47,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
                outputs=[output.to_dict() for output in job.outputs])
     if isinstance(job, AIJob):
         row["mode"] = job.mode.value
+        row["provider_task_history"] = " ".join(job.provider_task_history) or None
     row.update((name, to_db(row[name])) for name in _TIMES & row.keys())
     return row
 
@@ -56,6 +58,7 @@ def row_to_job(kind: type[J], row: Mapping[str, Any]) -> J:
                   outputs=tuple(Output.from_dict(item) for item in row["outputs"] or ()))
     if "mode" in values:
         values["mode"] = Mode(values["mode"])
+        values["provider_task_history"] = tuple((values["provider_task_history"] or "").split())
     values.update({name: from_db(values[name]) for name in _TIMES & values.keys()})
     return kind(**values)
 

@@ -63,6 +63,8 @@ jobs = Table(
     Column("provider_task_id", String(128), nullable=True),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
     Column("callback_token", String(64), nullable=True),
+    Column("provider_task_history", Text, nullable=True),  # space-separated task ids, oldest first
+    Column("quota_wait_since", DateTime(timezone=True), nullable=True),
     Index("ix_rq_jobs_owner_created", "owner_id", "created_at"),
     Index("ix_rq_jobs_status", "status"),
     Index("ix_rq_jobs_batch", "batch_id"),

@@ -6,11 +6,14 @@ exception message or the session (so a download never carries it to another host
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -18,11 +21,18 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from src.domain.errors import PermanentError, SubmissionOutcomeUnknown, TransientError
+from src.domain.errors import (
+    OutputExpired,
+    PermanentError,
+    QuotaExhausted,
+    SubmissionOutcomeUnknown,
+    TransientError,
+)
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})  # for reads only: a create is never resent
+EXPIRED_STATUSES = frozenset({403, 404, 410})  # an output URL whose signature has expired
 MAX_ERROR_CHARS = 300
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 1024 * 1024
@@ -42,7 +52,13 @@ class Backoff:
 
 
 class ApiClient:
-    """JSON over HTTPS to one provider, with retries for throttling and busy gateways."""
+    """JSON over HTTPS to one provider.
+
+    Reads (polls, deletes) are retried here for throttling and busy gateways. A paid create
+    is sent once: a 429 means nothing was created (:class:`QuotaExhausted`, the job waits for
+    the quota); a timeout after sending, any 5xx or a success without a readable body may
+    hide a created task (:class:`SubmissionOutcomeUnknown`, never sent again blindly).
+    """
 
     def __init__(
         self,
@@ -51,6 +67,7 @@ class ApiClient:
         base_url: str,
         headers: Mapping[str, str],
         timeout_s: float,
+        create_timeout_s: float | None = None,
         session: requests.Session | None = None,
         max_retries: int = 3,
         backoff: Backoff = Backoff(),
@@ -60,6 +77,7 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers)
         self.timeout_s = timeout_s
+        self.create_timeout_s = timeout_s if create_timeout_s is None else create_timeout_s
         self.session = session or requests.Session()
         self.max_retries = max_retries
         self.backoff = backoff
@@ -70,11 +88,13 @@ class ApiClient:
 
     def call(self, method: str, path: str, *, body: Any = None, creates: bool = False) -> requests.Response:
         """Send one request; ``creates`` marks a paid create whose outcome may become unknown."""
+        if creates:
+            return self._create(method, path, body)
         for attempt in range(self.max_retries + 1):
-            response = self._send(method, path, body, creates=creates)
+            response = self._send(method, path, body, creates=False)
             if response.status_code not in RETRY_STATUSES:
                 return self._checked(method, path, response)
-            retry_after = _retry_after_s(response)
+            retry_after = retry_after_s(response)
             if attempt == self.max_retries:
                 raise TransientError(
                     f"{self.provider} answered {response.status_code} to {method} {path} "
@@ -86,11 +106,27 @@ class ApiClient:
             self.sleep(delay)
         raise AssertionError("unreachable")
 
+    def _create(self, method: str, path: str, body: Any) -> requests.Response:
+        response = self._send(method, path, body, creates=True)
+        status = response.status_code
+        if status == 429:
+            retry_after = retry_after_s(response)
+            raise QuotaExhausted(
+                f"{self.provider} refused {method} {path} (429, quota used up): {error_text(response)}; "
+                "nothing was created", retry_after_s=retry_after,
+            )
+        if status >= 500:
+            raise SubmissionOutcomeUnknown(
+                f"{self.provider} answered {status} to {method} {path}: the task may exist and be "
+                "billed, so it is not sent again"
+            )
+        return self._checked(method, path, response)
+
     def _send(self, method: str, path: str, body: Any, *, creates: bool) -> requests.Response:
         url = self.base_url + path
+        timeout_s = self.create_timeout_s if creates else self.timeout_s
         try:
-            return self.session.request(method, url, json=body, headers=self._headers,
-                                        timeout=self.timeout_s)
+            return self.session.request(method, url, json=body, headers=self._headers, timeout=timeout_s)
         except requests.RequestException as exc:
             if creates and not _never_sent(exc):
                 raise SubmissionOutcomeUnknown(
@@ -121,11 +157,31 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError too
 
 
-def _retry_after_s(response: requests.Response) -> float | None:
+def retry_after_s(response: requests.Response, now: datetime | None = None) -> float | None:
+    """Seconds to wait, as the official SDKs read them: ``retry-after-ms``, then ``Retry-After``
+    in seconds or as an HTTP date; None when absent or unreadable."""
+    headers = response.headers
     try:
-        return float(response.headers.get("Retry-After", ""))
+        return _seconds(float(headers["retry-after-ms"]) / 1000)
+    except (KeyError, ValueError):
+        pass
+    raw = headers.get("Retry-After", "").strip()
+    try:
+        return _seconds(float(raw))
     except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def _seconds(value: float) -> float | None:
+    """A usable wait: never negative; NaN and infinity count as unreadable."""
+    return max(0.0, value) if math.isfinite(value) else None
 
 
 def error_text(response: requests.Response) -> str:
@@ -139,6 +195,21 @@ def error_text(response: requests.Response) -> str:
             if data.get(name):
                 return str(data[name])[:MAX_ERROR_CHARS]
     return str(data)[:MAX_ERROR_CHARS]
+
+
+def created_id(response: requests.Response, provider: str) -> str:
+    """The id in a create's success answer; without one the task may still exist (and be billed)."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    task_id = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise SubmissionOutcomeUnknown(
+            f"{provider} accepted the create ({response.status_code}) but its answer holds no readable "
+            "task id: the task may exist and be billed, so it is not sent again"
+        )
+    return task_id
 
 
 def json_of(response: requests.Response, provider: str) -> dict[str, Any]:
@@ -194,8 +265,8 @@ class OutputDownloader:
             raise TransientError(f"{self.provider}: output download failed: {type(exc).__name__}") from exc
 
     def _save(self, response: requests.Response, dest: Path) -> int:
-        if response.status_code in (403, 404, 410):
-            raise PermanentError(f"{self.provider}: output is gone ({response.status_code}); URLs expire")
+        if response.status_code in EXPIRED_STATUSES:
+            raise OutputExpired(f"{self.provider}: output is gone ({response.status_code}); URLs expire")
         if response.status_code >= 400:
             raise TransientError(f"{self.provider}: output download answered {response.status_code}")
         size = 0

@@ -18,7 +18,7 @@ from src.application.ports import RemoteState, RemoteTask
 from src.domain.catalogue import LUMA_RATIOS
 from src.domain.errors import PermanentError, ReelqueueError
 from src.domain.jobs import AIJob, Mode
-from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, json_of
+from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, created_id, json_of
 
 if TYPE_CHECKING:
     from src.config import Settings
@@ -46,6 +46,7 @@ class LumaProvider:
         api_key: str,
         base_url: str = "https://api.lumalabs.ai/dream-machine/v1",
         timeout_s: float = 30.0,
+        create_timeout_s: float = 60.0,
         resolution: str = "720p",
         session: requests.Session | None = None,
         max_retries: int = 3,
@@ -54,7 +55,8 @@ class LumaProvider:
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         self.api = ApiClient(provider="luma", base_url=base_url, headers=headers, timeout_s=timeout_s,
-                             session=session, max_retries=max_retries, backoff=backoff)
+                             create_timeout_s=create_timeout_s, session=session, max_retries=max_retries,
+                             backoff=backoff)
         self.downloader = OutputDownloader(provider="luma", trusted_base_url=base_url,
                                            timeout_s=timeout_s, session=session)
         self.resolution = resolution
@@ -63,7 +65,8 @@ class LumaProvider:
     @classmethod
     def from_settings(cls, settings: Settings, *, image_size: ImageSize | None = None) -> LumaProvider:
         return cls(api_key=settings.luma_api_key, base_url=settings.luma_base_url,
-                   timeout_s=settings.provider_timeout_s, image_size=image_size)
+                   timeout_s=settings.provider_timeout_s,
+                   create_timeout_s=settings.provider_create_timeout_s, image_size=image_size)
 
     def __repr__(self) -> str:
         return f"LumaProvider(base_url={self.api.base_url!r})"
@@ -72,10 +75,7 @@ class LumaProvider:
         body = request_body(job, input_image_url, callback_url, resolution=self.resolution,
                             ratio=job.ratio or self._ratio_of_input(job))
         response = self.api.call("POST", "/generations/video", body=body, creates=True)
-        generation_id = json_of(response, "luma").get("id")
-        if not generation_id:
-            raise PermanentError("luma accepted the generation but returned no id")
-        return str(generation_id)
+        return created_id(response, "luma")
 
     def _ratio_of_input(self, job: AIJob) -> str:
         """Luma answers an image without a ratio in 16:9; a portrait image keeps its own shape."""
@@ -146,4 +146,5 @@ def to_task(task_id: str, data: dict[str, Any]) -> RemoteTask:
     progress = {RemoteState.RUNNING: DREAMING_PROGRESS, RemoteState.SUCCEEDED: 100.0}.get(state, 0.0)
     failure = data.get("failure_reason") or "no reason given" if state is RemoteState.FAILED else None
     return RemoteTask(task_id=task_id, state=state, progress=progress,
-                      output_urls=(video,) if video else (), failure=failure)
+                      output_urls=(video,) if video else (), failure=failure,
+                      user_error=f"The provider could not generate the video: {failure}" if failure else None)

@@ -7,6 +7,7 @@ Runway has no idempotency key: a create that was sent but never answered raises
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from src.application.ports import RemoteState, RemoteTask
 from src.domain.catalogue import CATALOGUE
 from src.domain.errors import PermanentError
 from src.domain.jobs import AIJob, Mode
-from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, json_of
+from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, created_id, json_of
 
 if TYPE_CHECKING:
     from src.config import Settings
@@ -34,6 +35,42 @@ STATES = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class FailureRule:
+    """What a family of Runway ``failureCode`` values means for the job (Runway's "Task failures")."""
+
+    family: str  # a code and every code under it: "SAFETY" matches "SAFETY.INPUT.TEXT"
+    retryable: bool
+    user_error: str
+
+    def matches(self, code: str) -> bool:
+        return code == self.family or code.startswith(self.family + ".")
+
+
+MODERATED = ("The request was declined by the provider's content moderation. "
+             "Change the prompt or image and submit a new job.")
+FAILURE_RULES = (  # the first match wins: the more specific families first
+    FailureRule(family="SAFETY.OUTPUT", retryable=False,
+                user_error="The generated video was declined by the provider's content moderation. "
+                           "Change the prompt or image and submit a new job."),
+    FailureRule(family="SAFETY", retryable=False, user_error=MODERATED),
+    FailureRule(family="INPUT_PREPROCESSING.SAFETY", retryable=False, user_error=MODERATED),
+    FailureRule(family="INPUT_PREPROCESSING.INTERNAL", retryable=True,
+                user_error="The provider could not check the inputs; trying again."),
+    FailureRule(family="INPUT_PREPROCESSING", retryable=False,
+                user_error="The provider could not prepare the inputs. Check the prompt and image."),
+    FailureRule(family="ASSET.INVALID", retryable=False,
+                user_error="The provider could not use the input image: check that it is a valid, "
+                           "supported image file."),
+    FailureRule(family="INTERNAL.BAD_OUTPUT", retryable=True,
+                user_error="The provider rejected its own output for quality reasons; trying again. "
+                           "Overlaid text or graphics in the input image make this more likely."),
+    FailureRule(family="INTERNAL", retryable=True,
+                user_error="The provider had an internal error; trying again."),
+)
+UNKNOWN_FAILURE = "The provider could not generate the video."
+
+
 class RunwayProvider:
     def __init__(
         self,
@@ -41,20 +78,23 @@ class RunwayProvider:
         api_key: str,
         base_url: str = "https://api.dev.runwayml.com",
         timeout_s: float = 30.0,
+        create_timeout_s: float = 60.0,
         session: requests.Session | None = None,
         max_retries: int = 3,
         backoff: Backoff = Backoff(),
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}", "X-Runway-Version": API_VERSION}
         self.api = ApiClient(provider="runway", base_url=base_url, headers=headers, timeout_s=timeout_s,
-                             session=session, max_retries=max_retries, backoff=backoff)
+                             create_timeout_s=create_timeout_s, session=session, max_retries=max_retries,
+                             backoff=backoff)
         self.downloader = OutputDownloader(provider="runway", trusted_base_url=base_url,
                                            timeout_s=timeout_s, session=session)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunwayProvider:
         return cls(api_key=settings.runway_api_key, base_url=settings.runway_base_url,
-                   timeout_s=settings.provider_timeout_s)
+                   timeout_s=settings.provider_timeout_s,
+                   create_timeout_s=settings.provider_create_timeout_s)
 
     def __repr__(self) -> str:
         return f"RunwayProvider(base_url={self.api.base_url!r})"
@@ -62,10 +102,7 @@ class RunwayProvider:
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
         path = "/v1/image_to_video" if job.mode is Mode.IMAGE_TO_VIDEO else "/v1/text_to_video"
         response = self.api.call("POST", path, body=request_body(job, input_image_url), creates=True)
-        task_id = json_of(response, "runway").get("id")
-        if not task_id:
-            raise PermanentError("runway accepted the task but returned no id")
-        return str(task_id)
+        return created_id(response, "runway")
 
     def poll(self, task_id: str) -> RemoteTask:
         data = json_of(self.api.call("GET", f"/v1/tasks/{task_id}"), "runway")
@@ -113,9 +150,19 @@ def to_task(task_id: str, data: dict[str, Any]) -> RemoteTask:
     if state is None:
         raise PermanentError(f"runway task {task_id} has an unknown status {status!r}")
     progress = 100.0 if state is RemoteState.SUCCEEDED else float(data.get("progress") or 0) * 100
-    failure = None
     if state is RemoteState.FAILED:
-        code = data.get("failureCode") or "UNKNOWN"
-        failure = f"{code}: {data.get('failure') or 'no reason given'}"
+        return failed_task(task_id, data)
     return RemoteTask(task_id=task_id, state=state, progress=progress,
-                      output_urls=tuple(data.get("output") or ()), failure=failure)
+                      output_urls=tuple(data.get("output") or ()))
+
+
+def failed_task(task_id: str, data: dict[str, Any]) -> RemoteTask:
+    """Runway's code and text stay for operators; the job's owner gets the rule's message."""
+    code = str(data.get("failureCode") or "UNKNOWN")
+    rule = next((r for r in FAILURE_RULES if r.matches(code)), None)
+    return RemoteTask(
+        task_id=task_id, state=RemoteState.FAILED,
+        failure=f"{code}: {data.get('failure') or 'no reason given'}",
+        user_error=rule.user_error if rule else UNKNOWN_FAILURE,
+        retryable=rule.retryable if rule else False,
+    )
