@@ -5,6 +5,7 @@
     reconcile [--loop --interval-s N]     send outbox messages that never left
     dlq list|redrive|purge --queue Q      the dead-letter queue of Q
     requeue JOB_ID                        send a stuck (processing/waiting) job's message again
+    purge-idempotency-keys                delete expired Idempotency-Key answers
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--queue", required=True, choices=QUEUES)
     requeue = commands.add_parser("requeue", help="publish a stuck job's message again")
     requeue.add_argument("job_id")
+    commands.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Key answers")
     return root
 
 
@@ -153,6 +155,13 @@ def _find(adapters: bootstrap.Adapters, job_id: str) -> Any:
     raise JobNotFound(job_id)
 
 
+def purge_idempotency_keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    with _adapters(settings) as adapters:
+        purged = bootstrap.idempotent_requests(adapters).purge()
+    print(f"{purged} expired idempotency key(s) deleted", file=out)
+    return 0
+
+
 @contextmanager
 def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
     adapters = bootstrap.build(settings)
@@ -164,7 +173,7 @@ def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, TextIO], int]] = {
     "migrate": migrate, "ensure-queues": ensure_queues, "reconcile": reconcile, "dlq": dlq,
-    "requeue": requeue,
+    "requeue": requeue, "purge-idempotency-keys": purge_idempotency_keys,
 }
 
 
