@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from src.application.ports import Clock, IdempotencyKeys, IdempotentRequest, KeptAnswer
-from src.domain.errors import IdempotencyKeyReused, IdempotencyKeyTaken
+from src.domain.errors import IdempotencyKeyReused
 
 MAX_KEY_LENGTH = 255
 
@@ -42,20 +42,10 @@ class IdempotentRequests:
         return answer
 
     def keep(self, request: IdempotentRequest, body: Mapping[str, Any]) -> KeptAnswer:
-        """Keep ``body`` as the key's answer; the answer to give (the one kept first, when a
-        racing request with the same key won)."""
+        """Keep ``body`` as the key's answer; :class:`IdempotencyKeyTaken` when a racing request
+        with the same key kept its own first (then replay :meth:`previous`)."""
         answer = request.answered(now=self.clock.now(), ttl_s=self.ttl_s, body=body)
-        try:
-            self.keys.add(answer)
-        except IdempotencyKeyTaken:
-            return self.winner(request)
-        return answer
-
-    def winner(self, request: IdempotentRequest) -> KeptAnswer:
-        """The answer of the request that kept this key first (after :class:`IdempotencyKeyTaken`)."""
-        answer = self.previous(request)
-        if answer is None:  # kept, then expired within the race: practically never
-            raise IdempotencyKeyTaken(request.owner_id, request.key)
+        self.keys.add(answer)
         return answer
 
     def purge(self) -> int:
