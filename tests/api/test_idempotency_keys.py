@@ -33,7 +33,8 @@ def count(library: Any, table: sa.Table) -> int:
 
 def queued_job_ids(library: Any) -> list[str]:
     with library.extras["engine"].connect() as conn:
-        return [json.loads(body)["job_id"] for body in conn.execute(sa.select(queue_messages.c.body)).scalars()]
+        bodies = conn.execute(sa.select(queue_messages.c.body).order_by(queue_messages.c.id)).scalars()
+        return [json.loads(body)["job_id"] for body in bodies]
 
 
 def fixed(body: dict[str, Any]) -> dict[str, Any]:
