@@ -42,6 +42,10 @@ class Api:
         headers = {"Authorization": f"Token {self.token}", "Idempotency-Key": key}
         return requests.post(f"{self.url}{path}", json=body, headers=headers, timeout=60)
 
+    def counts(self) -> tuple[int, int, int]:
+        """Batches, jobs and queued messages in the database."""
+        return self.count(batches), self.count(jobs), self.count(queue_messages)
+
     def count(self, table: sa.Table) -> int:
         engine = make_engine(self.database_url)
         try:
@@ -79,8 +83,9 @@ def run(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def api(request, tmp_path) -> Iterator[Api]:
+@pytest.fixture(scope="module", params=["postgres", "sqlite"])
+def api(request, tmp_path_factory) -> Iterator[Api]:
+    tmp_path = tmp_path_factory.mktemp(f"api-{request.param}")
     pg_admin_url = request.getfixturevalue("pg_admin_url") if request.param == "postgres" else ""
     with database(request.param, pg_admin_url, tmp_path) as database_url:
         port = free_port()
@@ -135,20 +140,38 @@ def race(api: Api, path: str, body: object, key: str) -> list[requests.Response]
     return answers
 
 
+def added(before: tuple[int, int, int], after: tuple[int, int, int]) -> tuple[int, ...]:
+    return tuple(a - b for a, b in zip(after, before, strict=True))
+
+
 def test_requests_racing_with_one_key_create_exactly_one_job(api):
+    before = api.counts()
+
     answers = race(api, "/ai-jobs", T2V, "race-1")
 
     assert [a.status_code for a in answers] == [202] * CLIENTS, [a.text[:300] for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == CLIENTS - 1
-    assert (api.count(jobs), api.count(queue_messages)) == (1, 1)
+    assert added(before, api.counts()) == (0, 1, 1)
 
 
 def test_batches_racing_with_one_key_create_exactly_one_batch(api):
-    body = {"items": [T2V, {**T2V, "prompt": "a grey owl"}]}
+    body, before = {"items": [T2V, {**T2V, "prompt": "a grey owl"}]}, api.counts()
 
     answers = race(api, "/ai-jobs/batch", body, "race-2")
 
     assert [a.status_code for a in answers] == [202] * CLIENTS, [a.text[:300] for a in answers]
     assert len({json.dumps([j["id"] for j in a.json()["jobs"]]) for a in answers}) == 1
-    assert (api.count(batches), api.count(jobs), api.count(queue_messages)) == (1, 2, 2)
+    assert added(before, api.counts()) == (1, 2, 2)
+
+
+def test_retries_racing_with_one_key_make_exactly_one_new_attempt(api):
+    job_id = api.post("/ai-jobs", T2V, "to-retry").json()["id"]
+    assert api.post(f"/jobs/{job_id}/cancel", None, "cancel-1").status_code == 200
+    before = api.counts()
+
+    answers = race(api, f"/jobs/{job_id}/retry", None, "race-3")
+
+    assert [a.status_code for a in answers] == [202] * CLIENTS, [a.text[:300] for a in answers]
+    assert {a.json()["id"] for a in answers} == {job_id}
+    assert added(before, api.counts()) == (0, 0, 1)
