@@ -197,3 +197,12 @@ def test_a_request_without_a_key_is_never_replayed(api, library):
     ids = {post(api, "/api/v1/ai-jobs", T2V, key=None).json()["id"] for _ in range(2)}
 
     assert len(ids) == 2 and count(library, idempotency_keys) == 0
+
+
+def test_a_malformed_body_with_a_key_is_a_400_and_keeps_nothing(api, library):
+    response = api.post("/api/v1/ai-jobs", "{not json", content_type="application/json",
+                        HTTP_IDEMPOTENCY_KEY="k")
+
+    assert response.status_code == 400
+    assert count(library, idempotency_keys) == 0
+    assert post(api, "/api/v1/ai-jobs", T2V, key="k").status_code == 202
