@@ -19,6 +19,7 @@ from src.application.ports import (
     AIJobRepository,
     Clock,
     Idempotency,
+    IdempotencyKeys,
     JobConsumer,
     JobPublisher,
     Outbox,
@@ -27,6 +28,7 @@ from src.application.ports import (
     Storage,
     VideoJobRepository,
 )
+from src.application.replays import IdempotentRequests
 from src.application.retry import RetryPolicy
 from src.config import Settings
 from src.domain.jobs import AIJob, VideoJob
@@ -55,6 +57,7 @@ class Adapters:
     locks: Idempotency
     progress: ProgressStore
     storage: Storage
+    idempotency_keys: IdempotencyKeys
     extras: dict[str, Any] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -71,6 +74,7 @@ def build(settings: Settings, *, clock: Clock | None = None, background_relay: b
     if settings.queue_backend == "memory":
         return _build_memory(settings, clock)
     from src.infrastructure.db.engine import make_engine
+    from src.infrastructure.db.idempotency_keys import SqlAlchemyIdempotencyKeys
     from src.infrastructure.db.repository import SqlAlchemyJobRepository, SqlAlchemyOutbox
 
     engine = make_engine(settings.database_url)
@@ -85,7 +89,7 @@ def build(settings: Settings, *, clock: Clock | None = None, background_relay: b
         outbox=outbox, relay=InlineRelay(outbox=outbox, publisher=publisher),
         publisher=publisher, consumer_factory=consumer_factory,
         locks=locks, progress=progress, storage=_storage(settings),
-        extras={"engine": engine},
+        idempotency_keys=SqlAlchemyIdempotencyKeys(engine), extras={"engine": engine},
     )
     adapters.closers.append(engine.dispose)
     if background_relay:
@@ -114,6 +118,7 @@ def _build_memory(settings: Settings, clock: Clock) -> Adapters:
         InMemoryConsumer,
         InMemoryDatabase,
         InMemoryIdempotency,
+        InMemoryIdempotencyKeys,
         InMemoryJobRepository,
         InMemoryOutbox,
         InMemoryProgress,
@@ -131,7 +136,8 @@ def _build_memory(settings: Settings, clock: Clock) -> Adapters:
         outbox=outbox, relay=InlineRelay(outbox=outbox, publisher=publisher), publisher=publisher,
         consumer_factory=lambda queue: InMemoryConsumer(broker, queue),
         locks=InMemoryIdempotency(clock), progress=InMemoryProgress(clock, ttl_s=settings.progress_ttl_s),
-        storage=InMemoryStorage(), extras={"broker": broker, "db": db},
+        storage=InMemoryStorage(), idempotency_keys=InMemoryIdempotencyKeys(db),
+        extras={"broker": broker, "db": db},
     )
 
 
@@ -218,8 +224,14 @@ def job_service(adapters: Adapters, *, url_guard: Callable[[str, str], None] | N
     return JobService(
         video_jobs=adapters.video_jobs, ai_jobs=adapters.ai_jobs, relay=adapters.relay,
         publisher=adapters.publisher, clock=adapters.clock,
-        path_policy=UnknownPathPolicy(adapters.settings.path_policy), **kwargs,
+        path_policy=UnknownPathPolicy(adapters.settings.path_policy),
+        idempotency_key_ttl_s=adapters.settings.idempotency_key_ttl_s, **kwargs,
     )
+
+
+def idempotent_requests(adapters: Adapters) -> IdempotentRequests:
+    return IdempotentRequests(keys=adapters.idempotency_keys, clock=adapters.clock,
+                              ttl_s=adapters.settings.idempotency_key_ttl_s)
 
 
 def reconciler(adapters: Adapters) -> Reconciler:

@@ -45,6 +45,7 @@ class Settings:
     retry_base_delay_s: float = 10.0
     retry_max_delay_s: float = 900.0
     path_policy: str = "use_default"  # use_default | reject
+    idempotency_key_ttl_s: int = 24 * 3600  # how long a creating POST's Idempotency-Key replays
     max_source_bytes: int = 2 * 1024**3
     max_duration_s: float = 3 * 3600
     work_dir: str = ""  # temporary files; empty: the system's temp directory

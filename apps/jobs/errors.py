@@ -11,6 +11,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from src.domain.errors import (
     ConcurrentUpdate,
+    IdempotencyKeyReused,
+    IdempotencyKeyTaken,
     IllegalTransition,
     JobNotFound,
     ServiceUnavailable,
@@ -31,6 +33,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ConcurrentUpdate):
         return Response({"detail": "The job changed meanwhile; read it again and retry."},
                         status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, IdempotencyKeyReused):
+        return Response({"detail": f"Idempotency-Key conflict: {exc.conflict}. Use a new key for a "
+                                   "different request."}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    if isinstance(exc, IdempotencyKeyTaken):
+        return Response({"detail": "A request with this Idempotency-Key is still in progress; retry "
+                                   "shortly to get its answer."}, status=status.HTTP_409_CONFLICT,
+                        headers={"Retry-After": "1"})
     if isinstance(exc, ServiceUnavailable):
         log.warning("service unavailable: %s", exc)
         return Response({"detail": "A backing service is unavailable; try again shortly."},

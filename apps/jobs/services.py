@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 
 from src import bootstrap
 from src.application.enqueue import JobService
+from src.application.replays import IdempotentRequests
 from src.config import Settings
 from src.domain.jobs import Job, JobKind
 
@@ -42,6 +43,10 @@ def library_settings() -> Settings:
 
 def job_service() -> JobService:
     return bootstrap.job_service(adapters(), url_guard=url_guard())
+
+
+def idempotent_requests() -> IdempotentRequests:
+    return bootstrap.idempotent_requests(adapters())
 
 
 def url_guard() -> Callable[[str, str], None]:

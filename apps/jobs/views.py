@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.jobs import inputs, services
+from apps.jobs.idempotency import idempotent, request_of
 from apps.jobs.models import Job
 from apps.jobs.queries import output_signer, owner_id, visible_batches, visible_jobs, with_live_progress
 from apps.jobs.serializers import (
@@ -30,6 +31,7 @@ from apps.jobs.serializers import (
     UploadSerializer,
     VideoJobRequest,
 )
+from src.application.ports import KeptAnswer
 from src.domain.batches import batch_status
 from src.domain.catalogue import CATALOGUE, DEFAULT_MODEL, SUNSET
 from src.domain.errors import JobNotFound
@@ -48,6 +50,29 @@ def job_response(request: Request, row: Job, code: int = status.HTTP_200_OK) -> 
     return Response(JobSerializer(job, context=context).data, status=code, headers=headers)
 
 
+def batch_response(request: Request, batch_id: str) -> Response:
+    jobs = with_live_progress(Job.objects.filter(batch_id=batch_id))
+    context = {"request": request, "sign_output": output_signer()}
+    body = {"id": batch_id, "status_url": request.build_absolute_uri(f"/api/v1/batches/{batch_id}"),
+            "jobs": JobSerializer(jobs, many=True, context=context).data}
+    headers = {"Location": f"/api/v1/batches/{batch_id}"}
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+# What a replayed Idempotency-Key answers: the job or batch as it is now, or the kept body.
+def replay_job(request: Request, answer: KeptAnswer) -> Response:
+    row = get_object_or_404(visible_jobs(request.user), pk=answer.resource_id)
+    return job_response(request, row, status.HTTP_202_ACCEPTED)
+
+
+def replay_batch(request: Request, answer: KeptAnswer) -> Response:
+    return batch_response(request, str(answer.resource_id))
+
+
+def replay_upload(request: Request, answer: KeptAnswer) -> Response:
+    return Response(answer.body, status=status.HTTP_201_CREATED)
+
+
 def parsed(serializer_class: type, request: Request) -> Any:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
@@ -57,40 +82,41 @@ def parsed(serializer_class: type, request: Request) -> Any:
 class VideoJobCreate(APIView):
     @extend_schema(request=VideoJobRequest, responses={202: JobSerializer, 400: BAD_REQUEST},
                    summary="Submit a video job (download, transcode, poster)")
+    @idempotent(replay_job)
     def post(self, request: Request) -> Response:
         data = parsed(VideoJobRequest, request)
         source = data.validated_data["source"]
         inputs.check_keys(request.user, services.adapters().storage, {"source": source})
-        job = services.job_service().submit_video(data.command(owner_id(request.user)))
+        job = services.job_service().submit_video(data.command(owner_id(request.user)),
+                                                  request=request_of(request))
         return job_response(request, Job.from_domain(job), status.HTTP_202_ACCEPTED)
 
 
 class AIJobCreate(APIView):
     @extend_schema(request=AIJobRequest, responses={202: JobSerializer, 400: BAD_REQUEST},
                    summary="Submit an AI generation job (text- or image-to-video)")
+    @idempotent(replay_job)
     def post(self, request: Request) -> Response:
         data = parsed(AIJobRequest, request)
         image = data.validated_data.get("input_image")
         inputs.check_keys(request.user, services.adapters().storage, {"input_image": image})
-        job = services.job_service().submit_ai(data.command(owner_id(request.user)))
+        job = services.job_service().submit_ai(data.command(owner_id(request.user)),
+                                               request=request_of(request))
         return job_response(request, Job.from_domain(job), status.HTTP_202_ACCEPTED)
 
 
 class AIBatchCreate(APIView):
     @extend_schema(request=AIBatchRequest, responses={202: BatchCreatedSerializer, 400: BAD_REQUEST},
                    summary="Submit many AI jobs at once: all valid or none recorded")
+    @idempotent(replay_batch)
     def post(self, request: Request) -> Response:
         data = parsed(AIBatchRequest, request)
         images = {f"items[{i}].input_image": item.get("input_image")
                   for i, item in enumerate(data.validated_data["items"])}
         inputs.check_keys(request.user, services.adapters().storage, images)
-        batch = services.job_service().submit_ai_batch(data.commands(owner_id(request.user)))
-        jobs = with_live_progress(Job.objects.filter(batch_id=batch.id))
-        context = {"request": request, "sign_output": output_signer()}
-        body = {"id": batch.id, "status_url": request.build_absolute_uri(f"/api/v1/batches/{batch.id}"),
-                "jobs": JobSerializer(jobs, many=True, context=context).data}
-        headers = {"Location": f"/api/v1/batches/{batch.id}"}
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
+        batch = services.job_service().submit_ai_batch(data.commands(owner_id(request.user)),
+                                                       request=request_of(request))
+        return batch_response(request, batch.id)
 
 
 class JobList(generics.ListAPIView):
@@ -131,9 +157,11 @@ class JobCancel(APIView):
 class JobRetry(APIView):
     @extend_schema(request=None, responses={202: JobSerializer, 404: NOT_FOUND, 409: CONFLICT},
                    summary="Retry a failed or cancelled job: a new attempt of the same job")
+    @idempotent(replay_job)
     def post(self, request: Request, job_id: str) -> Response:
         row = get_object_or_404(visible_jobs(request.user), pk=job_id)
-        retried = services.job_service().retry(services.load_job(row.kind, job_id))
+        retried = services.job_service().retry(services.load_job(row.kind, job_id),
+                                               request=request_of(request))
         return job_response(request, Job.from_domain(retried), status.HTTP_202_ACCEPTED)
 
 
@@ -163,6 +191,7 @@ class ProviderList(APIView):
 class UploadCreate(APIView):
     @extend_schema(request=UploadRequest, responses={201: UploadSerializer, 400: BAD_REQUEST},
                    summary="A presigned PUT for an input image, and the storage key to name in a job")
+    @idempotent(replay_upload, keep_body=True)
     def post(self, request: Request) -> Response:
         content_type = parsed(UploadRequest, request).validated_data["content_type"]
         key = inputs.new_upload_key(request.user, content_type)

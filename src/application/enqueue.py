@@ -19,7 +19,9 @@ from src.application.messages import JobMessage
 from src.application.ports import (
     AIJobRepository,
     Clock,
+    IdempotentRequest,
     JobPublisher,
+    KeptAnswer,
     Outbox,
     OutboxEntry,
     OutboxRelay,
@@ -64,6 +66,7 @@ class JobService:
         clock: Clock,
         path_policy: UnknownPathPolicy = UnknownPathPolicy.USE_DEFAULT,
         url_guard: UrlGuard = _no_guard,
+        idempotency_key_ttl_s: float = 24 * 3600,
     ) -> None:
         self.video_jobs = video_jobs
         self.ai_jobs = ai_jobs
@@ -72,20 +75,25 @@ class JobService:
         self.clock = clock
         self.path_policy = path_policy
         self.url_guard = url_guard
+        self.idempotency_key_ttl_s = idempotency_key_ttl_s
 
     # --- create --------------------------------------------------------------------------------
 
-    def submit_video(self, command: SubmitVideoJob) -> VideoJob:
+    # ``request``: the creating request's idempotency key, whose answer (the job or batch id)
+    # commits with what it created; :class:`IdempotencyKeyTaken` if another request's did first.
+
+    def submit_video(self, command: SubmitVideoJob, *, request: IdempotentRequest | None = None) -> VideoJob:
         job = self.build_video(command)
-        self._record(self.video_jobs, [job])
+        self._record(self.video_jobs, [job], self._answer(request, job.id))
         return job
 
-    def submit_ai(self, command: SubmitAIJob) -> AIJob:
+    def submit_ai(self, command: SubmitAIJob, *, request: IdempotentRequest | None = None) -> AIJob:
         job = self.build_ai(command)
-        self._record(self.ai_jobs, [job])
+        self._record(self.ai_jobs, [job], self._answer(request, job.id))
         return job
 
-    def submit_ai_batch(self, commands: Sequence[SubmitAIJob]) -> Batch:
+    def submit_ai_batch(self, commands: Sequence[SubmitAIJob], *,
+                        request: IdempotentRequest | None = None) -> Batch:
         """All or nothing: one invalid item rejects the batch, naming the item."""
         if not commands:
             raise ValidationError({"items": "a batch needs at least one item"})
@@ -101,7 +109,7 @@ class JobService:
                     errors[f"items[{index}].{name}"] = messages
         if errors:
             raise ValidationError(errors)
-        self._record(self.ai_jobs, jobs)
+        self._record(self.ai_jobs, jobs, self._answer(request, batch_id))
         return Batch(batch_id, tuple(jobs))
 
     def build_video(self, command: SubmitVideoJob) -> VideoJob:
@@ -172,11 +180,13 @@ class JobService:
         self._repo(job).save(cancelled, expected=job.status)
         return cancelled
 
-    def retry(self, job: Job) -> Job:
+    def retry(self, job: Job, *, request: IdempotentRequest | None = None) -> Job:
         """A failed or cancelled job gets a new attempt: queued again, with a new message."""
         retried = job.retry(self.clock.now())
         message = JobMessage.for_job(retried)
-        self._hand_off(self._repo(job).save(retried, expected=job.status, messages=[message]), [message])
+        entry_ids = self._repo(job).save(retried, expected=job.status, messages=[message],
+                                         answer=self._answer(request, job.id))
+        self._hand_off(entry_ids, [message])
         return retried
 
     def requeue(self, job: Job) -> Job:
@@ -204,9 +214,16 @@ class JobService:
 
     # --- publish -------------------------------------------------------------------------------
 
-    def _record(self, repo: VideoJobRepository | AIJobRepository, jobs: Sequence[Job]) -> None:
+    def _record(self, repo: VideoJobRepository | AIJobRepository, jobs: Sequence[Job],
+                answer: KeptAnswer | None = None) -> None:
         messages = [JobMessage.for_job(job) for job in jobs]
-        self._hand_off(repo.add(jobs, messages), messages)  # type: ignore[arg-type]
+        self._hand_off(repo.add(jobs, messages, answer=answer), messages)  # type: ignore[arg-type]
+
+    def _answer(self, request: IdempotentRequest | None, resource_id: str) -> KeptAnswer | None:
+        if request is None:
+            return None
+        return request.answered(now=self.clock.now(), ttl_s=self.idempotency_key_ttl_s,
+                                resource_id=resource_id)
 
     def _hand_off(self, entry_ids: Sequence[int], messages: Sequence[JobMessage]) -> None:
         """Committed outbox entries go to the relay; no ids: the messages committed straight

@@ -90,3 +90,21 @@ class QuotaExhausted(TransientError):
 class OutputExpired(PermanentError):
     """A provider's output URL no longer serves the file (403/404/410): its signature expired.
     Fetching the task again may hand out a fresh URL."""
+
+
+class IdempotencyKeyTaken(ReelqueueError):
+    """Another request kept its answer under this idempotency key first (two requests raced):
+    read that answer and replay it."""
+
+    def __init__(self, owner_id: str, key: str) -> None:
+        super().__init__("the idempotency key already has an answer")  # the key itself is not logged
+        self.owner_id = owner_id
+        self.key = key
+
+
+class IdempotencyKeyReused(ReelqueueError):
+    """An idempotency key came back with another endpoint or another request body."""
+
+    def __init__(self, conflict: str) -> None:
+        super().__init__(conflict)
+        self.conflict = conflict

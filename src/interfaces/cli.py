@@ -6,6 +6,7 @@
     dlq list|redrive|purge --queue Q      the dead-letter queue of Q
     requeue JOB_ID                        send a stuck (processing/waiting) job's message again
     smoke runway|luma [--yes]             one real, paid generation with the configured key
+    purge-idempotency-keys                delete expired Idempotency-Key answers
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
                        help="where to save the video (default: ./smoke-PROVIDER-TASK.mp4)")
     smoke.add_argument("--poll-s", type=float, default=5.0, help="pause between status checks")
     smoke.add_argument("--timeout-s", type=float, default=600.0, help="give up polling after this")
+    commands.add_parser("purge-idempotency-keys", help="delete expired Idempotency-Key answers")
     return root
 
 
@@ -175,6 +177,13 @@ def _find(adapters: bootstrap.Adapters, job_id: str) -> Any:
     raise JobNotFound(job_id)
 
 
+def purge_idempotency_keys(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    with _adapters(settings) as adapters:
+        purged = bootstrap.idempotent_requests(adapters).purge()
+    print(f"{purged} expired idempotency key(s) deleted", file=out)
+    return 0
+
+
 @contextmanager
 def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
     adapters = bootstrap.build(settings)
@@ -186,7 +195,7 @@ def _adapters(settings: Settings) -> Iterator[bootstrap.Adapters]:
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace, TextIO], int]] = {
     "migrate": migrate, "ensure-queues": ensure_queues, "reconcile": reconcile, "dlq": dlq,
-    "requeue": requeue, "smoke": smoke,
+    "requeue": requeue, "smoke": smoke, "purge-idempotency-keys": purge_idempotency_keys,
 }
 
 

@@ -19,7 +19,8 @@ from tests.fixtures.services import services_required
 
 SETTINGS_MODULE = "apps.reelqueue_api.settings"
 PUBLIC_HOSTS = {"media.example.com": ["93.184.216.34"], "internal.example.com": ["10.1.2.3"]}
-JOB_TABLES = ("rq_outbox", "rq_queue_messages", "rq_progress", "rq_locks", "rq_batches", "rq_jobs")
+JOB_TABLES = ("rq_idempotency_keys", "rq_outbox", "rq_queue_messages", "rq_progress", "rq_locks",
+              "rq_batches", "rq_jobs")
 
 
 def activate() -> None:

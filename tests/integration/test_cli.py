@@ -9,12 +9,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from src import bootstrap
 from src.application.commands import SubmitVideoJob
 from src.application.messages import JobMessage
+from src.application.ports import IdempotentRequest
 from src.config import Settings
 from src.domain.jobs import JobKind
 from src.domain.status import JobStatus
@@ -109,6 +111,19 @@ def test_reconcile_sends_outbox_messages_that_never_left(adapters):
     assert run("reconcile", "--grace-s", "0") == (0, "sent 0 message(s)\n")
     (received,) = adapters.consumer_factory("video").receive(max_messages=10, wait_s=0)
     assert received.body == message.encode()
+
+
+def test_purge_idempotency_keys_deletes_only_expired_ones(adapters):
+    now = datetime.now(timezone.utc)
+    old, fresh = (IdempotentRequest(owner_id="u1", key=key, endpoint="POST /api/v1/uploads", fingerprint="f")
+                  for key in ("old", "fresh"))
+    adapters.idempotency_keys.add(old.answered(now=now - timedelta(days=2), ttl_s=86400, body={"n": 1}))
+    adapters.idempotency_keys.add(fresh.answered(now=now, ttl_s=86400, body={"n": 2}))
+
+    assert run("purge-idempotency-keys") == (0, "1 expired idempotency key(s) deleted\n")
+
+    assert adapters.idempotency_keys.find("u1", "fresh", now=now).body == {"n": 2}
+    assert run("purge-idempotency-keys") == (0, "0 expired idempotency key(s) deleted\n")
 
 
 def test_dlq_commands_work_on_sqs(moto_server, monkeypatch, tmp_path):

@@ -8,12 +8,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from src.infrastructure.db.engine import make_engine
-from src.infrastructure.db.migrations import VERSION_TABLE, current, upgrade
+from src.infrastructure.db.migrations import SCRIPT_LOCATION, VERSION_TABLE, current, upgrade
 from src.infrastructure.db.tables import metadata
 
-HEAD = "0003_provider_tasks"
+HEAD = ScriptDirectory(SCRIPT_LOCATION).get_current_head()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,6 +1,7 @@
 """Ports: what the application needs from the outside world, as ``typing.Protocol``."""
 
 from src.application.ports.clock import Clock
+from src.application.ports.idempotency_keys import IdempotencyKeys, IdempotentRequest, KeptAnswer
 from src.application.ports.inference import (
     GeneratedVideo,
     LocalGenerator,
@@ -27,9 +28,12 @@ __all__ = [
     "Clock",
     "GeneratedVideo",
     "Idempotency",
+    "IdempotencyKeys",
+    "IdempotentRequest",
     "JobConsumer",
     "JobPublisher",
     "JobRepository",
+    "KeptAnswer",
     "LocalGenerator",
     "Lock",
     "MediaInfo",

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from src.application.messages import JobMessage
+from src.application.ports.idempotency_keys import KeptAnswer
 from src.domain.jobs import AIJob, Job, VideoJob
 from src.domain.status import JobStatus
 
@@ -15,12 +16,16 @@ J = TypeVar("J", bound=Job)
 
 
 class JobRepository(Protocol[J]):
-    def add(self, jobs: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
+    def add(self, jobs: Sequence[J], messages: Sequence[JobMessage], *,
+            answer: KeptAnswer | None = None) -> list[int]:
         """Insert jobs and their messages in one transaction (all or nothing).
 
         Returns the outbox entry ids of ``messages``, in order: the entries still to send. Empty
         when the adapter wrote the messages straight into the queue in that same transaction
         (the SQL lease queue in the jobs' database): they are already queued.
+
+        ``answer``: the idempotency key's answer, kept in that same transaction; raises
+        :class:`IdempotencyKeyTaken` (nothing written) while another answer holds the key.
         """
         ...
 
@@ -35,12 +40,14 @@ class JobRepository(Protocol[J]):
         """Newest first."""
         ...
 
-    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
+    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = (),
+             answer: KeptAnswer | None = None) -> list[int]:
         """Store ``job`` only if the stored one is still in status ``expected``.
 
         Raises :class:`ConcurrentUpdate` otherwise, so two racing workers cannot both win.
-        ``messages`` (a retried job's new message) commit in the same transaction, only with a
-        successful save; the return value is as for :meth:`add`.
+        ``messages`` (a retried job's new message) and ``answer`` (its idempotency key's) commit
+        in the same transaction, only with a successful save; the return value is as for
+        :meth:`add`.
         """
         ...
 

@@ -18,13 +18,14 @@ from typing import Any, Generic, Protocol, TypeVar
 import sqlalchemy as sa
 
 from src.application.messages import JobMessage
-from src.application.ports import Clock, OutboxEntry
+from src.application.ports import Clock, KeptAnswer, OutboxEntry
 from src.domain.errors import ConcurrentUpdate, JobNotFound
 from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.db.engine import OneStatement
 from src.infrastructure.db.errors import translated_errors
+from src.infrastructure.db.idempotency_keys import insert_answer
 from src.infrastructure.db.queue import SqlQueuePublisher
 from src.infrastructure.db.tables import batches, jobs, outbox, queue_messages
 from src.infrastructure.db.timestamps import from_db, to_db
@@ -159,16 +160,19 @@ class SqlAlchemyJobRepository(Generic[J]):
         self._get = OneStatement(engine, sa.select(jobs).where(
             jobs.c.id == sa.bindparam("job_id"), jobs.c.kind == self.kind_value))
 
-    def add(self, jobs_: Sequence[J], messages: Sequence[JobMessage]) -> list[int]:
+    def add(self, jobs_: Sequence[J], messages: Sequence[JobMessage], *,
+            answer: KeptAnswer | None = None) -> list[int]:
         for job in jobs_:
             if not isinstance(job, self.kind):
                 raise TypeError(f"{type(job).__name__} is not a {self.kind.__name__}")
         one_statement = self._job_and_message
-        if one_statement is not None and one_statement.fits(jobs_, messages):
+        if answer is None and one_statement is not None and one_statement.fits(jobs_, messages):
             with translated_errors():
                 one_statement.insert(jobs_[0], messages[0])
             return []
         with translated_errors(), self.engine.begin() as conn:
+            if answer is not None:  # first: a racing request with the same key waits here
+                insert_answer(conn, answer)
             if jobs_:
                 conn.execute(jobs.insert(), [job_to_row(job) for job in jobs_])
             _add_batches(conn, jobs_)
@@ -188,15 +192,16 @@ class SqlAlchemyJobRepository(Generic[J]):
             raise JobNotFound(job_id)
         return row_to_job(self.kind, rows[0])
 
-    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
+    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = (),
+             answer: KeptAnswer | None = None) -> list[int]:
         values = job_to_row(job)
         del values["id"], values["kind"]
         values.update(_id=job.id, _expected=expected.value)
         with translated_errors():
-            if messages:
-                with self.engine.begin() as conn:
-                    if conn.execute(self._update, values).rowcount == 1:
-                        return self.messages.write(conn, messages)
+            if messages or answer is not None:
+                entry_ids = self._save_in_transaction(values, messages, answer)
+                if entry_ids is not None:
+                    return entry_ids
             elif self._update_alone(values) == 1:
                 return []
             with self.engine.connect() as conn:  # only to say why it did not apply
@@ -204,6 +209,20 @@ class SqlAlchemyJobRepository(Generic[J]):
         if actual is None:
             raise JobNotFound(job.id)
         raise ConcurrentUpdate(job.id, expected.value, actual)
+
+    def _save_in_transaction(self, values: dict[str, Any], messages: Sequence[JobMessage],
+                             answer: KeptAnswer | None) -> list[int] | None:
+        """The conditional UPDATE with the messages and the answer it commits with; ``None``
+        (everything rolled back) when the stored status was not the expected one."""
+        try:
+            with self.engine.begin() as conn:
+                if answer is not None:
+                    insert_answer(conn, answer)
+                if conn.execute(self._update, values).rowcount != 1:
+                    raise _NotApplied
+                return self.messages.write(conn, messages)
+        except _NotApplied:
+            return None
 
     def _update_alone(self, values: dict[str, Any]) -> int:
         """The conditional UPDATE in a transaction of its own, every job's hot path: one
@@ -237,6 +256,10 @@ class SqlAlchemyJobRepository(Generic[J]):
 
     def _status_of(self, job_id: str) -> sa.Select:
         return sa.select(jobs.c.status).where(jobs.c.id == job_id, jobs.c.kind == self.kind_value)
+
+
+class _NotApplied(Exception):
+    """Rolls back a conditional save that found another status (never leaves the repository)."""
 
 
 class SqlAlchemyOutbox:

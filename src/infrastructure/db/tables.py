@@ -123,3 +123,18 @@ progress = Table(
     Column("message", Text, nullable=False, default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Idempotency keys of creating requests: the answer each (owner, key) got, until it expires.
+idempotency_keys = Table(
+    "rq_idempotency_keys",
+    metadata,
+    Column("owner_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("endpoint", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("resource_id", ID, nullable=True),  # the job or batch created (re-read on replay)
+    Column("body", JSON, nullable=True),  # the answer itself, when nothing else was created
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_rq_idempotency_keys_expires", "expires_at"),
+)

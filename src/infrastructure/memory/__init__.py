@@ -11,7 +11,12 @@ from src.infrastructure.memory.locks import InMemoryIdempotency
 from src.infrastructure.memory.media import FakeTranscoder, FakeUrlFetcher
 from src.infrastructure.memory.progress import InMemoryProgress
 from src.infrastructure.memory.queue import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
-from src.infrastructure.memory.repository import InMemoryDatabase, InMemoryJobRepository, InMemoryOutbox
+from src.infrastructure.memory.repository import (
+    InMemoryDatabase,
+    InMemoryIdempotencyKeys,
+    InMemoryJobRepository,
+    InMemoryOutbox,
+)
 from src.infrastructure.memory.storage import InMemoryStorage
 
 __all__ = [
@@ -24,6 +29,7 @@ __all__ = [
     "InMemoryConsumer",
     "InMemoryDatabase",
     "InMemoryIdempotency",
+    "InMemoryIdempotencyKeys",
     "InMemoryJobRepository",
     "InMemoryOutbox",
     "InMemoryProgress",
