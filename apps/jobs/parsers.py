@@ -1,16 +1,18 @@
 """Request bodies: JSON only, read whole and checked before any serializer sees them.
 
 A body is refused with a clear error (never a 500) when it is larger than
-:data:`MAX_JSON_BODY_BYTES` (413), not UTF-8, not JSON, nested deeper than
-:data:`MAX_JSON_DEPTH`, holds a number that is not finite (``NaN``, ``Infinity``, ``1e400``), or a
-string with a lone surrogate (``"\\ud800"``, which no database or answer can encode). The last
-two name the field, as ``items[3].prompt``.
+:data:`MAX_JSON_BODY_BYTES` (413), declares a charset other than UTF-8, is not UTF-8 or not JSON,
+is nested deeper than :data:`MAX_JSON_DEPTH`, holds a number that is not finite (``NaN``,
+``Infinity``, ``1e400``, an integer of more than :data:`MAX_INT_DIGITS` digits), or a string with a
+lone surrogate (``"\\ud800"``, which no database or answer can encode). The last three name the
+field, as ``items[3].prompt`` (a too deep value: its top-level field).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -20,6 +22,8 @@ from rest_framework.parsers import BaseParser
 
 MAX_JSON_BODY_BYTES = 2 * 1024 * 1024
 MAX_JSON_DEPTH = 32
+MAX_INT_DIGITS = 40  # far above any field's range (seeds: 10 digits)
+NON_FIELD = "non_field_errors"
 UTF8_NAMES = frozenset({"utf-8", "utf8"})
 
 
@@ -56,35 +60,35 @@ def _decode(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise ParseError(f"The body is not UTF-8 (byte {exc.start}).") from None
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        return json.loads(text, parse_int=_number)  # NaN, Infinity and 1e400 load as floats
     except RecursionError:
         raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
     except ValueError as exc:  # json.JSONDecodeError, and a number too long to convert
         raise ParseError(f"JSON parse error: {exc}") from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text[:40]}")
-    return value
+def _number(text: str) -> int | float:
+    """An integer as Python reads it, or ``inf`` for one too long to be any field's value (which
+    :func:`_check_values` then refuses, naming the field, as it does ``1e400`` and ``NaN``)."""
+    return int(text) if len(text.lstrip("-")) <= MAX_INT_DIGITS else math.inf
 
 
 def _check_values(data: Any) -> None:
-    """Depth, and strings (keys too) that UTF-8 can encode, in one pass without recursion."""
+    """Depth, finite numbers, and strings (keys too) UTF-8 can encode: one pass, no recursion."""
     for path, depth, value in _walk(data):
-        if depth > MAX_JSON_DEPTH:
-            raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+        if depth > MAX_JSON_DEPTH and isinstance(value, dict | list):
+            field = re.split(r"[.\[]", path, maxsplit=1)[0]  # the top-level field it is under
+            message = f"nested deeper than {MAX_JSON_DEPTH} levels"
+            raise ParseError({field: [message]} if field else f"JSON {message}.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParseError({path or NON_FIELD: ["must be a finite number within range"]})
         if isinstance(value, str) and not _encodable(value):
-            raise ParseError({path or "non_field_errors": ["a lone surrogate (\\ud800-\\udfff) is not text"]})
+            raise ParseError({path or NON_FIELD: ["a lone surrogate (\\ud800-\\udfff) is not text"]})
 
 
 def _walk(data: Any) -> Iterator[tuple[str, int, Any]]:
-    pending: list[tuple[str, int, Any]] = [("", 0, data)]
+    """Every value (and key) with its path and nesting level: the body itself is level 1."""
+    pending: list[tuple[str, int, Any]] = [("", 1, data)]
     while pending:
         path, depth, value = pending.pop()
         yield path, depth, value

@@ -16,7 +16,7 @@ from src.domain.errors import ValidationError
 MAX_KEY_CHARS = 512
 MAX_URL_CHARS = 2048
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
-_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 @dataclass(frozen=True, kw_only=True)
