@@ -16,7 +16,7 @@ from src.domain.errors import ValidationError
 MAX_KEY_CHARS = 512
 MAX_URL_CHARS = 2048
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
-_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+UNPRINTABLE = "a URL must not contain spaces, control or other unprintable characters"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,15 +38,19 @@ def is_url(value: str) -> bool:
 
 def parse_url(field: str, value: str) -> ParsedUrl:
     """``value``'s parts, or a :class:`ValidationError` for ``field`` when urllib cannot read it."""
-    if _CONTROL.search(value):
-        raise ValidationError({field: "a URL must not contain spaces or control characters"})
+    if " " in value or not value.isprintable():  # control and format characters, lone surrogates
+        raise ValidationError({field: UNPRINTABLE})
     try:
         parts = urlsplit(value)
-        return ParsedUrl(scheme=parts.scheme, host=(parts.hostname or "").lower(), port=parts.port,
-                         username=parts.username, password=parts.password, path=parts.path,
-                         query=parts.query)
-    except ValueError as exc:  # the base of UnicodeError too
-        raise ValidationError({field: f"not a valid URL: {exc}"}) from None
+        host = (parts.hostname or "").lower()
+    except ValueError as exc:  # an unclosed "[", a netloc that changes under NFKC; UnicodeError too
+        raise ValidationError({field: f"not a valid URL ({exc})"}) from None
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of 0-65535
+        raise ValidationError({field: "the URL has an invalid port"}) from None
+    return ParsedUrl(scheme=parts.scheme, host=host, port=port, username=parts.username,
+                     password=parts.password, path=parts.path, query=parts.query)
 
 
 def check_source(field: str, value: str) -> None:

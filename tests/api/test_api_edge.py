@@ -193,7 +193,9 @@ def test_the_limit_and_offset_bounds_themselves_are_accepted(live_api, token):
 
 
 QUERY_NAMES = ["limit", "offset", "status", "kind", "provider", "model", "production_path", "batch"]
-query_value = st.one_of(st.text(st.characters(codec="utf-8"), max_size=30),
+query_value = st.one_of(st.sampled_from(["-5", "0", "201", "1000001", str(2**63), str(10**30), "1e9", "",
+                                         "NaN", " 5", "5\x00", "0x10"]),
+                        st.text(st.characters(codec="utf-8"), max_size=30),
                         st.integers(-(2**100), 2**100).map(str),
                         st.floats(allow_nan=True, allow_infinity=True).map(repr))
 
