@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from src.domain.errors import ValidationError
+from src.domain.errors import PermanentError, ValidationError
 from src.domain.sources import UNPRINTABLE
+from src.infrastructure.inference.http import OutputDownloader
 from src.infrastructure.net import (
     UnresolvableHost,
     UnsafeUrl,
@@ -113,3 +114,11 @@ def test_the_vetted_url_carries_the_addresses_the_connection_must_use():
 def test_the_worker_side_guard_reads_urls_urllib_refuses_as_unsafe_not_as_a_crash(url):
     with pytest.raises(UnsafeUrl):
         vet_url(url, policy=resolving_to(PUBLIC_V4))
+
+
+@pytest.mark.parametrize("url", ["https://[::1/out.mp4", "https://exa\uff03mple.com/out.mp4"])
+def test_a_provider_output_url_urllib_refuses_fails_the_job_for_good_not_the_worker(url, tmp_path):
+    downloader = OutputDownloader(provider="runway", trusted_base_url="http://127.0.0.1:9", timeout_s=1)
+
+    with pytest.raises(PermanentError, match="the output URL is not valid"):
+        downloader.download(url, tmp_path / "out.mp4")
