@@ -85,10 +85,10 @@ class AIJobRequest(FieldsBuiltOnce, serializers.Serializer):
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text=f"one of: {', '.join(v for v, _ in PATH_CHOICES)}; missing or unknown follows the "
                   "server's path policy (fashion with a warning, or 400)")
-    prompt = TextField(max_length=MAX_PROMPT_CHARS, required=False, allow_blank=True,
-                                   default="", trim_whitespace=False)
+    prompt = TextField(max_length=MAX_PROMPT_CHARS, required=False, allow_blank=True, default="",
+                       trim_whitespace=False)
     input_image = TextField(max_length=MAX_URL_CHARS, required=False, allow_null=True,
-                                        help_text=f"image-to-video only: {SOURCE_HELP}")
+                            help_text=f"image-to-video only: {SOURCE_HELP}")
     duration_s = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=600)
     ratio = TextField(max_length=16, required=False, allow_null=True)
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_SEED)

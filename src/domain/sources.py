@@ -67,6 +67,7 @@ def check_source(field: str, value: str) -> None:
 
 
 def check_url(field: str, value: str) -> ParsedUrl:
+    """An https URL with a host and no credentials, at most :data:`MAX_URL_CHARS`; else a field error."""
     if len(value) > MAX_URL_CHARS:
         raise ValidationError({field: f"URL longer than {MAX_URL_CHARS} characters"})
     parts = parse_url(field, value)
