@@ -58,8 +58,17 @@ def _shallow_copy(field: serializers.Field) -> serializers.Field:
 # --- requests --------------------------------------------------------------------------------
 
 
+class TextField(serializers.CharField):
+    """A JSON string, and only that: DRF's ``CharField`` would turn ``2**80`` into its digits."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
 class VideoJobRequest(FieldsBuiltOnce, serializers.Serializer):
-    source = serializers.CharField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)
+    source = TextField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)
     preset = serializers.ChoiceField(choices=VIDEO_PRESETS, default="720p")
     poster_offset_s = serializers.FloatField(default=1.0, min_value=0, max_value=3600)
 
@@ -68,20 +77,20 @@ class VideoJobRequest(FieldsBuiltOnce, serializers.Serializer):
 
 
 class AIJobRequest(FieldsBuiltOnce, serializers.Serializer):
-    model = serializers.CharField(
+    model = TextField(
         max_length=64, help_text=f"one of: {', '.join(CATALOGUE)} (see GET /api/v1/providers)")
     mode = serializers.ChoiceField(choices=MODE_CHOICES,
                                    help_text="t2v (text-to-video) or i2v (image-to-video)")
-    production_path = serializers.CharField(
+    production_path = TextField(
         max_length=32, required=False, allow_null=True, allow_blank=True,
         help_text=f"one of: {', '.join(v for v, _ in PATH_CHOICES)}; missing or unknown follows the "
                   "server's path policy (fashion with a warning, or 400)")
-    prompt = serializers.CharField(max_length=MAX_PROMPT_CHARS, required=False, allow_blank=True,
-                                   default="", trim_whitespace=False)
-    input_image = serializers.CharField(max_length=MAX_URL_CHARS, required=False, allow_null=True,
-                                        help_text=f"image-to-video only: {SOURCE_HELP}")
+    prompt = TextField(max_length=MAX_PROMPT_CHARS, required=False, allow_blank=True, default="",
+                       trim_whitespace=False)
+    input_image = TextField(max_length=MAX_URL_CHARS, required=False, allow_null=True,
+                            help_text=f"image-to-video only: {SOURCE_HELP}")
     duration_s = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=600)
-    ratio = serializers.CharField(max_length=16, required=False, allow_null=True)
+    ratio = TextField(max_length=16, required=False, allow_null=True)
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_SEED)
     num_frames = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10_000,
                                           help_text="wan_local only: 4k+1 frames (16 fps; TI2V-5B: 24)")

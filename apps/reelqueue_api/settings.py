@@ -116,7 +116,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.jobs.throttling.UserPostRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user_posts": _env("THROTTLE_USER_POSTS", "60/minute")},
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["apps.jobs.parsers.BoundedJSONParser"],  # JSON only, bounded
+    "DEFAULT_PAGINATION_CLASS": "apps.jobs.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.jobs.errors.exception_handler",
@@ -131,10 +132,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Submit video and AI generation jobs, follow their progress, fetch their outputs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],  # as every endpoint: a token
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "apps.jobs.schema.add_signed_files"],
     "PATH_CONVERTER_OVERRIDES": {
         "hexid": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
         "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},

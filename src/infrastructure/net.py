@@ -14,9 +14,9 @@ import ipaddress
 import socket
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from src.domain.errors import ReelqueueError, ValidationError
+from src.domain.sources import parse_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -86,17 +86,16 @@ def check_public_url(field: str, url: str, *, policy: UrlPolicy | None = None) -
 
 
 def vet_url(url: str, *, policy: UrlPolicy) -> VettedUrl:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    _check_scheme(parts.scheme, host, policy)
-    _check_host(host, parts.username, parts.password)
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise UnsafeUrl("the URL has an invalid port") from None
-    addresses = tuple(_vetted_address(a, host, policy) for a in _resolve(policy, host, port))
+        parts = parse_url("url", url)  # the one URL parser: whatever urllib refuses is unsafe
+    except ValidationError as exc:
+        raise UnsafeUrl(exc.fields["url"][0]) from None
+    _check_scheme(parts.scheme, parts.host, policy)
+    _check_host(parts.host, parts.username, parts.password)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    addresses = tuple(_vetted_address(a, parts.host, policy) for a in _resolve(policy, parts.host, port))
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return VettedUrl(scheme=parts.scheme, host=host, port=port, target=target, addresses=addresses)
+    return VettedUrl(scheme=parts.scheme, host=parts.host, port=port, target=target, addresses=addresses)
 
 
 def is_public(address: IPAddress) -> bool:
@@ -147,7 +146,7 @@ def _ip_literal(host: str) -> IPAddress | None:
         pass
     try:  # shorthand forms the resolver would still accept: 2130706433, 0x7f.1, 127.1
         return ipaddress.ip_address(socket.inet_aton(host))
-    except (OSError, UnicodeError):
+    except (OSError, ValueError):  # ValueError: a NUL byte; UnicodeError is one too
         return None
 
 

@@ -75,3 +75,14 @@ def library() -> Iterator[Any]:
 
     yield services.adapters()
     services.reset()
+
+
+@pytest.fixture(scope="session")
+def live_api(django_db_setup: None, api_database_url: str, storage_root: Any,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The API under gunicorn (production config) over real HTTP, on this session's database."""
+    from tests.api.live import serve
+
+    with serve(api_database_url, storage_root, tmp_path_factory.mktemp("live-api") / "gunicorn.log") as api:
+        yield api
+

@@ -31,17 +31,33 @@ def test_create_api_token_makes_staff_and_keeps_the_token(django_user_model):
     assert django_user_model.objects.get(username="dave").is_staff
 
 
-def test_the_openapi_schema_and_its_docs_are_served(client):
-    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+def test_the_openapi_schema_and_its_docs_are_served_to_a_token(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
 
     assert schema["openapi"].startswith("3.")
     for path in ("/api/v1/video-jobs", "/api/v1/ai-jobs", "/api/v1/ai-jobs/batch", "/api/v1/jobs",
                  "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/cancel", "/api/v1/jobs/{job_id}/retry",
                  "/api/v1/batches/{batch_id}", "/api/v1/providers", "/api/v1/uploads",
-                 "/api/v1/webhooks/luma/{job_id}/{token}"):
+                 "/api/v1/webhooks/luma/{job_id}/{token}", "/api/v1/files/{key}"):
         assert path in schema["paths"], path
     assert "tokenAuth" in schema["components"]["securitySchemes"]
-    assert client.get("/api/docs/").status_code == 200
+    assert api.get("/api/docs/").status_code == 200
+
+
+def test_the_schema_documents_the_signed_file_urls_and_the_page_bounds(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    files = schema["paths"]["/api/v1/files/{key}"]
+    assert set(files) == {"get", "head", "put"}
+    assert files["put"]["security"] == [{}]  # the signature is the credential
+    assert {"201", "400", "404", "411", "413"} <= set(files["put"]["responses"])
+    limit = next(p for p in schema["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 200)
+
+
+def test_the_schema_and_its_docs_need_a_token(client):
+    assert client.get("/api/schema/").status_code == 401
+    assert client.get("/api/docs/").status_code == 401
 
 
 def test_database_urls_become_django_databases():

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from src.domain.errors import ValidationError
+from src.domain.errors import PermanentError, ValidationError
+from src.domain.sources import UNPRINTABLE
+from src.infrastructure.inference.http import OutputDownloader
 from src.infrastructure.net import (
     UnresolvableHost,
     UnsafeUrl,
@@ -65,6 +67,10 @@ def test_one_internal_address_among_public_ones_is_enough_to_refuse():
         ("https://2130706433/a.mp4", "the URL must name a host, not an IP address"),
         ("https://0x7f.1/a.mp4", "the URL must name a host, not an IP address"),
         ("https://videos.example.com:99999/a.mp4", "the URL has an invalid port"),
+        ("https://videos.example.com:x/a.mp4", "the URL has an invalid port"),
+        ("https://[::1/a.mp4", "not a valid URL (Invalid IPv6 URL)"),
+        ("https://videos.example.com/a b.mp4", UNPRINTABLE),
+        ("https://videos.exa\x00mple.com/a.mp4", UNPRINTABLE),
     ],
 )
 def test_a_malformed_or_non_https_url_is_refused_with_its_reason(url, reason):
@@ -101,3 +107,18 @@ def test_the_vetted_url_carries_the_addresses_the_connection_must_use():
     vetted = vet_url("https://videos.example.com/a.mp4", policy=resolving_to(PUBLIC_V4, PUBLIC_V6))
     assert [str(a) for a in vetted.addresses] == [PUBLIC_V4, PUBLIC_V6]
     assert vetted.host_header == "videos.example.com"
+
+
+@pytest.mark.parametrize("url", ["https://[::1/a.mp4", "https://exa\uff03mple.com/a.mp4", "https://a:99999/",
+                                 "https://a\x00b.example.com/", "https://\udcff.example.com/"])
+def test_the_worker_side_guard_reads_urls_urllib_refuses_as_unsafe_not_as_a_crash(url):
+    with pytest.raises(UnsafeUrl):
+        vet_url(url, policy=resolving_to(PUBLIC_V4))
+
+
+@pytest.mark.parametrize("url", ["https://[::1/out.mp4", "https://exa\uff03mple.com/out.mp4"])
+def test_a_provider_output_url_urllib_refuses_fails_the_job_for_good_not_the_worker(url, tmp_path):
+    downloader = OutputDownloader(provider="runway", trusted_base_url="http://127.0.0.1:9", timeout_s=1)
+
+    with pytest.raises(PermanentError, match="the output URL is not valid"):
+        downloader.download(url, tmp_path / "out.mp4")

@@ -251,8 +251,12 @@ class OutputDownloader:
         raise PermanentError(f"{self.provider}: too many redirects for the output")
 
     def _check(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme == "https" and parts.hostname:
+        try:
+            parts = urlsplit(url)
+            named = bool(parts.hostname)
+        except ValueError as exc:  # an unclosed "[" host, a netloc that changes under NFKC...
+            raise PermanentError(f"{self.provider}: the output URL is not valid: {exc}") from None
+        if parts.scheme == "https" and named:
             return
         if parts.scheme in ("http", "https") and parts.netloc == self.trusted:
             return

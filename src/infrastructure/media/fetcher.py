@@ -98,7 +98,10 @@ def _redirect_target(url: str, response: urllib3.BaseHTTPResponse) -> str | None
     location = response.headers.get("Location")
     if not location:
         raise PermanentError(f"the source URL redirected (HTTP {response.status}) without a Location")
-    return urljoin(url, location)
+    try:
+        return urljoin(url, location)
+    except ValueError as exc:  # urllib cannot read it (an unclosed "[" host...): as unsafe as a bad URL
+        raise PermanentError(f"the source URL redirected to a URL that is not valid: {exc}") from None
 
 
 def _check_status(url: str, response: urllib3.BaseHTTPResponse) -> None:

@@ -77,7 +77,7 @@ class LocalStorage:
             self.path(key)
         except (TypeError, ValueError, InvalidStorageKey):
             return False
-        if not isinstance(signature, str) or now.timestamp() > expires_at:
+        if not isinstance(signature, str) or not signature.isascii() or now.timestamp() > expires_at:
             return False
         return hmac.compare_digest(self._signature(key, method, expires_at), signature)
 
