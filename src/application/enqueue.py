@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from src.application.commands import SubmitAIJob, SubmitVideoJob
 from src.application.messages import JobMessage
@@ -20,6 +21,7 @@ from src.application.ports import (
     AIJobRepository,
     Clock,
     JobPublisher,
+    JobRepository,
     Outbox,
     OutboxEntry,
     OutboxRelay,
@@ -33,6 +35,8 @@ from src.domain.sources import check_source
 from src.domain.status import JobStatus
 
 log = logging.getLogger(__name__)
+
+J = TypeVar("J", bound=Job)
 
 VIDEO_PRESETS = ("1080p", "720p", "480p")
 MAX_BATCH = 100
@@ -169,14 +173,14 @@ class JobService:
     def cancel(self, job: Job) -> Job:
         """Cancel a queued or waiting job, or ask a running one to stop at its next checkpoint."""
         cancelled = job.cancel(self.clock.now())
-        self._repo(job).save(cancelled, expected=job.status)
+        self._save(cancelled, expected=job.status)
         return cancelled
 
     def retry(self, job: Job) -> Job:
         """A failed or cancelled job gets a new attempt: queued again, with a new message."""
         retried = job.retry(self.clock.now())
         message = JobMessage.for_job(retried)
-        self._hand_off(self._repo(job).save(retried, expected=job.status, messages=[message]), [message])
+        self._hand_off(self._save(retried, expected=job.status, messages=[message]), [message])
         return retried
 
     def requeue(self, job: Job) -> Job:
@@ -190,7 +194,7 @@ class JobService:
             raise ValueError(f"job {job.id} is {job.status.value}; only processing, queued or "
                              "waiting_provider jobs can be requeued (retry failed or cancelled ones)")
         message = JobMessage.for_job(requeued)
-        self._hand_off(self._repo(job).save(requeued, expected=job.status, messages=[message]), [message])
+        self._hand_off(self._save(requeued, expected=job.status, messages=[message]), [message])
         return requeued
 
     def relay_callback(self, job: AIJob) -> None:
@@ -204,9 +208,9 @@ class JobService:
 
     # --- publish -------------------------------------------------------------------------------
 
-    def _record(self, repo: VideoJobRepository | AIJobRepository, jobs: Sequence[Job]) -> None:
+    def _record(self, repo: JobRepository[J], jobs: Sequence[J]) -> None:
         messages = [JobMessage.for_job(job) for job in jobs]
-        self._hand_off(repo.add(jobs, messages), messages)  # type: ignore[arg-type]
+        self._hand_off(repo.add(jobs, messages), messages)
 
     def _hand_off(self, entry_ids: Sequence[int], messages: Sequence[JobMessage]) -> None:
         """Committed outbox entries go to the relay; no ids: the messages committed straight
@@ -216,8 +220,13 @@ class JobService:
             self.relay.hand_off([OutboxEntry(id=entry_id, message=message, created_at=now)
                                  for entry_id, message in zip(entry_ids, messages, strict=True)])
 
-    def _repo(self, job: Job) -> VideoJobRepository | AIJobRepository:
-        return self.ai_jobs if isinstance(job, AIJob) else self.video_jobs
+    def _save(self, job: Job, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
+        """A conditional save in the repository of the job's own kind."""
+        if isinstance(job, AIJob):
+            return self.ai_jobs.save(job, expected=expected, messages=messages)
+        if isinstance(job, VideoJob):
+            return self.video_jobs.save(job, expected=expected, messages=messages)
+        raise TypeError(f"no repository for {type(job).__name__}")
 
 
 def send_entries(entries: Sequence[OutboxEntry], *, outbox: Outbox, publisher: JobPublisher) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +36,9 @@ class JobRepository(Protocol[J]):
         """Newest first."""
         ...
 
-    def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()) -> list[int]:
+    def save(
+        self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = ()
+    ) -> builtins.list[int]:  # ``list`` is a method name here
         """Store ``job`` only if the stored one is still in status ``expected``.
 
         Raises :class:`ConcurrentUpdate` otherwise, so two racing workers cannot both win.
