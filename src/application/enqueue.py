@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from src.application.commands import SubmitAIJob, SubmitVideoJob
 from src.application.messages import JobMessage
@@ -21,6 +22,7 @@ from src.application.ports import (
     Clock,
     IdempotentRequest,
     JobPublisher,
+    JobRepository,
     KeptAnswer,
     Outbox,
     OutboxEntry,
@@ -35,6 +37,8 @@ from src.domain.sources import check_source
 from src.domain.status import JobStatus
 
 log = logging.getLogger(__name__)
+
+J = TypeVar("J", bound=Job)
 
 VIDEO_PRESETS = ("1080p", "720p", "480p")
 MAX_BATCH = 100
@@ -177,15 +181,15 @@ class JobService:
     def cancel(self, job: Job) -> Job:
         """Cancel a queued or waiting job, or ask a running one to stop at its next checkpoint."""
         cancelled = job.cancel(self.clock.now())
-        self._repo(job).save(cancelled, expected=job.status)
+        self._save(cancelled, expected=job.status)
         return cancelled
 
     def retry(self, job: Job, *, request: IdempotentRequest | None = None) -> Job:
         """A failed or cancelled job gets a new attempt: queued again, with a new message."""
         retried = job.retry(self.clock.now())
         message = JobMessage.for_job(retried)
-        entry_ids = self._repo(job).save(retried, expected=job.status, messages=[message],
-                                         answer=self._answer(request, job.id))
+        entry_ids = self._save(retried, expected=job.status, messages=[message],
+                               answer=self._answer(request, job.id))
         self._hand_off(entry_ids, [message])
         return retried
 
@@ -200,7 +204,7 @@ class JobService:
             raise ValueError(f"job {job.id} is {job.status.value}; only processing, queued or "
                              "waiting_provider jobs can be requeued (retry failed or cancelled ones)")
         message = JobMessage.for_job(requeued)
-        self._hand_off(self._repo(job).save(requeued, expected=job.status, messages=[message]), [message])
+        self._hand_off(self._save(requeued, expected=job.status, messages=[message]), [message])
         return requeued
 
     def relay_callback(self, job: AIJob) -> None:
@@ -214,10 +218,9 @@ class JobService:
 
     # --- publish -------------------------------------------------------------------------------
 
-    def _record(self, repo: VideoJobRepository | AIJobRepository, jobs: Sequence[Job],
-                answer: KeptAnswer | None = None) -> None:
+    def _record(self, repo: JobRepository[J], jobs: Sequence[J], answer: KeptAnswer | None = None) -> None:
         messages = [JobMessage.for_job(job) for job in jobs]
-        self._hand_off(repo.add(jobs, messages, answer=answer), messages)  # type: ignore[arg-type]
+        self._hand_off(repo.add(jobs, messages, answer=answer), messages)
 
     def _answer(self, request: IdempotentRequest | None, resource_id: str) -> KeptAnswer | None:
         if request is None:
@@ -233,8 +236,14 @@ class JobService:
             self.relay.hand_off([OutboxEntry(id=entry_id, message=message, created_at=now)
                                  for entry_id, message in zip(entry_ids, messages, strict=True)])
 
-    def _repo(self, job: Job) -> VideoJobRepository | AIJobRepository:
-        return self.ai_jobs if isinstance(job, AIJob) else self.video_jobs
+    def _save(self, job: Job, *, expected: JobStatus, messages: Sequence[JobMessage] = (),
+              answer: KeptAnswer | None = None) -> list[int]:
+        """A conditional save in the repository of the job's own kind."""
+        if isinstance(job, AIJob):
+            return self.ai_jobs.save(job, expected=expected, messages=messages, answer=answer)
+        if isinstance(job, VideoJob):
+            return self.video_jobs.save(job, expected=expected, messages=messages, answer=answer)
+        raise TypeError(f"no repository for {type(job).__name__}")
 
 
 def send_entries(entries: Sequence[OutboxEntry], *, outbox: Outbox, publisher: JobPublisher) -> None:

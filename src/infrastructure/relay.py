@@ -195,7 +195,7 @@ class BackgroundRelay:
 
     def _backoff_s(self) -> float:
         step_s = min(self.backoff_max_s, self.backoff_base_s * 2 ** (self._failures - 1))
-        return step_s / 2 + step_s / 2 * self.rng()
+        return float(step_s / 2 + step_s / 2 * self.rng())
 
     def _pause(self, seconds: float) -> None:
         """Back off: new hand-offs do not cut it short (they would hammer a queue that is down),

@@ -140,8 +140,9 @@ class Transcript:
         request = response.request
         self._print(f">>> {request.method} {request.url}")
         for name, value in request.headers.items():
-            self._print(f"    {name}: {REDACTED if name.lower() in SECRET_HEADERS else value}")
-        if request.body:
+            shown = REDACTED if name.lower() in SECRET_HEADERS else _text(value)
+            self._print(f"    {_text(name)}: {shown}")
+        if isinstance(request.body, bytes | str) and request.body:
             self._print(f"    {self._body(request.body)}")
         self._print(f"<<< {response.status_code} {response.reason}")
         if "json" in response.headers.get("Content-Type", ""):
@@ -188,3 +189,6 @@ def _png_data_uri(width: int, height: int) -> str:
     Image.new("RGB", (width, height), (70, 130, 180)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +42,7 @@ class JobRepository(Protocol[J]):
         ...
 
     def save(self, job: J, *, expected: JobStatus, messages: Sequence[JobMessage] = (),
-             answer: KeptAnswer | None = None) -> list[int]:
+             answer: KeptAnswer | None = None) -> builtins.list[int]:  # ``list`` is a method here
         """Store ``job`` only if the stored one is still in status ``expected``.
 
         Raises :class:`ConcurrentUpdate` otherwise, so two racing workers cannot both win.

@@ -41,13 +41,13 @@ class RedisIdempotency:
         return lock if taken else None
 
     def extend(self, lock: Lock, *, ttl_ms: int) -> bool:
-        args = [lock.token, _positive(ttl_ms)]
+        args: list[str | int] = [lock.token, _positive(ttl_ms)]
         with translated_errors():
-            return self._extend(keys=[self.prefix + lock.key], args=args) == 1
+            return bool(self._extend(keys=[self.prefix + lock.key], args=args) == 1)
 
     def release(self, lock: Lock) -> bool:
         with translated_errors():
-            return self._release(keys=[self.prefix + lock.key], args=[lock.token]) == 1
+            return bool(self._release(keys=[self.prefix + lock.key], args=[lock.token]) == 1)
 
 
 def _positive(ttl_ms: int) -> int:

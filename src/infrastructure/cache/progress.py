@@ -43,7 +43,7 @@ class RedisProgress:
 
     def record(self, job_id: str, *, stage: str, percent: float, message: str = "") -> None:
         percent = max(0.0, min(100.0, float(percent)))
-        args = [stage, repr(percent), message, self.clock.now().isoformat(), self.ttl_ms]
+        args: list[str | int] = [stage, repr(percent), message, self.clock.now().isoformat(), self.ttl_ms]
         try:
             self._record(keys=[self.prefix + job_id], args=args)
         except redis.RedisError as exc:

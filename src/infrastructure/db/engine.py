@@ -133,7 +133,9 @@ def dbapi_cursor(engine: sa.Engine, *, autocommit: bool = False) -> Iterator[Any
                                          dialect=engine.dialect) from exc
     cursor = None
     if autocommit:
-        raw.dbapi_connection.autocommit = True  # client-side on psycopg2: no round trip
+        driver = raw.dbapi_connection
+        assert driver is not None  # a checked-out pool connection always has one
+        driver.autocommit = True  # client-side on psycopg2: no round trip
     try:
         cursor = raw.cursor()
         yield cursor
@@ -208,7 +210,7 @@ class OneStatement:
         """Run it; the number of rows it changed and the rows it returned (as dicts)."""
         if self._sql is None:
             with transaction(self.engine, relaxed=self.relaxed) as conn:
-                result = conn.execute(self.statement, values)  # type: ignore[arg-type]
+                result = conn.execute(self.statement, values)
                 rows = [dict(row) for row in result.mappings()] if result.returns_rows else []
                 return result.rowcount, rows
         with dbapi_cursor(self.engine, autocommit=True) as cursor:

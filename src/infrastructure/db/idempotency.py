@@ -29,8 +29,10 @@ class SqlIdempotency:
     def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
-        key, token = sa.bindparam("lock_key"), sa.bindparam("lock_token")
-        now, expires_at = sa.bindparam("now"), sa.bindparam("until")
+        key: sa.BindParameter[str] = sa.bindparam("lock_key")
+        token: sa.BindParameter[str] = sa.bindparam("lock_token")
+        now: sa.BindParameter[datetime] = sa.bindparam("now")
+        expires_at: sa.BindParameter[datetime] = sa.bindparam("until")
         values = {"key": key, "token": token, "expires_at": expires_at}
         ours = (locks.c.key == key, locks.c.token == token, locks.c.expires_at > now)
         self._acquire = OneStatement(

@@ -32,11 +32,11 @@ class SqlProgress:
         self.clock = clock
         self.ttl_s = ttl_s
         self._degraded = False
-        live_since = sa.bindparam("live_since")
+        live_since: sa.BindParameter[datetime] = sa.bindparam("live_since")
         names = ("job_id", "stage", "percent", "message", "updated_at")
-        values = {name: sa.bindparam(name) for name in names}
+        values: dict[str, sa.BindParameter[Any]] = {name: sa.bindparam(name) for name in names}
 
-        def moves_forward(new: sa.ColumnCollection) -> sa.ColumnElement[bool]:
+        def moves_forward(new: sa.ColumnCollection[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[bool]:
             """A new stage, a percent not lower, or a stored row that has expired."""
             return sa.or_(progress.c.stage != new.stage, progress.c.percent <= new.percent,
                           progress.c.updated_at < live_since)

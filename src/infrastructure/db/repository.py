@@ -36,9 +36,15 @@ _TIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "su
                     "quota_wait_since"})
 
 
-@functools.cache
+_FIELD_NAMES: dict[type[Job], tuple[str, ...]] = {}
+
+
 def _field_names(kind: type[Job]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(kind) if f.init)
+    """The constructor fields of a job class, computed once per class."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind) if f.init)
+    return names
 
 
 def job_to_row(job: Job) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     return row
 
 
-def row_to_job(kind: type[J], row: Mapping[str, Any]) -> J:
+def row_to_job(kind: type[J], row: Mapping[Any, Any]) -> J:
     values = {name: row[name] for name in _field_names(kind)}
     values.update(status=JobStatus(row["status"]),
                   outputs=tuple(Output.from_dict(item) for item in row["outputs"] or ()))
@@ -148,7 +154,7 @@ class SqlAlchemyJobRepository(Generic[J]):
     def __init__(self, engine: sa.Engine, *, kind: type[J], clock: Clock | None = None,
                  messages: MessageWriter | None = None) -> None:
         self.engine = engine
-        self.kind = kind
+        self.kind: type[J] = kind
         self.kind_value = _kind_value(kind)
         self.clock = clock or SystemClock()
         self.messages = messages or OutboxWriter(clock=self.clock)
@@ -254,7 +260,7 @@ class SqlAlchemyJobRepository(Generic[J]):
             rows = conn.execute(query).mappings().all()
         return [row_to_job(self.kind, row) for row in rows]
 
-    def _status_of(self, job_id: str) -> sa.Select:
+    def _status_of(self, job_id: str) -> sa.Select[str]:
         return sa.select(jobs.c.status).where(jobs.c.id == job_id, jobs.c.kind == self.kind_value)
 
 
@@ -316,4 +322,4 @@ def _entry(row: sa.RowMapping) -> OutboxEntry:
 
 
 def _kind_value(kind: type[Job]) -> str:
-    return (JobKind.AI if issubclass(kind, AIJob) else JobKind.VIDEO).value
+    return str((JobKind.AI if issubclass(kind, AIJob) else JobKind.VIDEO).value)

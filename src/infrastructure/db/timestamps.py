@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import overload
 
 
 def utc(value: datetime) -> datetime:
@@ -14,6 +15,14 @@ def utc(value: datetime) -> datetime:
 
 def to_db(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
+
+
+@overload
+def from_db(value: datetime) -> datetime: ...
+
+
+@overload
+def from_db(value: None) -> None: ...
 
 
 def from_db(value: datetime | None) -> datetime | None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
 import av.filter
 from av.frame import Frame
-from av.stream import Stream
+
+Track = tuple[Any, Iterator[Frame]]
+"""A video or an audio stream with the frames it encodes (PyAV types each stream's own frames)."""
 
 SAMPLE_RATE = 48000
 
@@ -26,7 +29,7 @@ def make_clip(
     """Write an MP4 (H.264 + AAC) test clip; ``video=False`` makes an audio-only file."""
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), mode="w", format="mp4", options=options) as out:
-        tracks = []
+        tracks: list[Track] = []
         if video:
             tracks.append((_video_stream(out, width, height, fps, speed),
                            _source(f"testsrc2=size={width}x{height}:rate={fps}:duration={duration_s}")))
@@ -40,13 +43,20 @@ def make_clip(
     return Path(path)
 
 
-def _interleaved(tracks: list[tuple[Stream, Iterator[Frame]]]) -> Iterator[tuple[Stream, Frame]]:
+def _interleaved(tracks: list[Track]) -> Iterator[tuple[Any, Frame]]:
     """Frames of every track in time order, so the muxer never holds a whole track back."""
-    heads = {i: next(frames, None) for i, (_, frames) in enumerate(tracks)}
-    while any(frame is not None for frame in heads.values()):
-        i = min((i for i, f in heads.items() if f is not None), key=lambda i: heads[i].time)
+    heads: dict[int, Frame] = {}
+    for i, (_, frames) in enumerate(tracks):
+        if (first := next(frames, None)) is not None:
+            heads[i] = first
+    while heads:
+        i = min(heads, key=lambda i: heads[i].time or 0.0)
         yield tracks[i][0], heads[i]
-        heads[i] = next(tracks[i][1], None)
+        following = next(tracks[i][1], None)
+        if following is None:
+            del heads[i]
+        else:
+            heads[i] = following
 
 
 def _video_stream(out: av.container.OutputContainer, width: int, height: int, fps: int,

@@ -12,10 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
 from av.audio.frame import AudioFrame
+from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
 from av.stream import Stream
 from av.video.frame import PictureType, VideoFrame
@@ -127,7 +129,8 @@ class _Encoding:
                 decoded_s = max(decoded_s, float(frame.time or 0.0))
                 progress.at(decoded_s)
             else:
-                self.target.mux(self.audio_out.encode(frame))  # type: ignore[union-attr]
+                assert self.audio_out is not None  # an audio frame comes only from an audio input
+                self.target.mux(self.audio_out.encode(frame))
         self._flush()
         progress.done()
         return decoded_s
@@ -180,17 +183,19 @@ def _open_output(path: Path) -> Iterator[OutputContainer]:
 
 def _add_video(target: OutputContainer, video_in: VideoStream, size: tuple[int, int], spec: Preset,
                speed: str) -> VideoStream:
-    stream = target.add_stream("libx264", rate=video_in.average_rate or Fraction(30),
+    rate = video_in.average_rate or Fraction(30)
+    stream = target.add_stream("libx264", rate=rate,
                                options={"crf": str(spec.crf), "preset": speed})
     stream.width, stream.height = size
     stream.pix_fmt = "yuv420p"
-    stream.codec_context.time_base = video_in.time_base
+    if video_in.time_base is not None:
+        stream.codec_context.time_base = video_in.time_base
     stream.codec_context.thread_count = 0  # libx264 picks its own thread count...
     stream.codec_context.thread_type = "FRAME"  # ...of frame threads, as the CLI does (slices cost bits)
     return stream
 
 
-def _add_audio(target: OutputContainer, audio_in: Stream, spec: Preset) -> Stream:
+def _add_audio(target: OutputContainer, audio_in: AudioStream, spec: Preset) -> AudioStream:
     channels = audio_in.codec_context.channels
     stream = target.add_stream("aac", rate=audio_in.codec_context.sample_rate or 48000)
     stream.codec_context.layout = "mono" if channels == 1 else "stereo"
@@ -252,14 +257,15 @@ def _size_of(path: Path) -> int:
 # --- decoding ------------------------------------------------------------------------------------
 
 
-def _demux(container: InputContainer, streams: list) -> Iterator[av.Packet]:
+def _demux(container: InputContainer, streams: list[VideoStream | AudioStream]
+           ) -> Iterator[av.Packet[Any]]:
     try:
         yield from container.demux(streams)
     except av.error.FFmpegError as exc:
         raise PermanentError(f"the source is corrupt: {_reason(exc)}") from exc
 
 
-def _decode(packet: av.Packet) -> list:
+def _decode(packet: av.Packet[Any]) -> list[Any]:
     try:
         return packet.decode()
     except av.error.FFmpegError as exc:
@@ -267,6 +273,7 @@ def _decode(packet: av.Packet) -> list:
 
 
 def _first_frame(container: InputContainer, video: VideoStream) -> VideoFrame:
+    frame: VideoFrame  # the demuxer reads the video stream alone
     for packet in _demux(container, [video]):
         for frame in _decode(packet):
             return frame
@@ -278,6 +285,7 @@ def _frame_at(container: InputContainer, video: VideoStream, offset_s: float) ->
     if offset_s > 0 and video.time_base:
         _seek(container, video, offset_s)
     found: VideoFrame | None = None
+    frame: VideoFrame  # the demuxer reads the video stream alone
     for packet in _demux(container, [video]):
         for frame in _decode(packet):
             found = frame
@@ -290,7 +298,7 @@ def _frame_at(container: InputContainer, video: VideoStream, offset_s: float) ->
 
 def _seek(container: InputContainer, video: VideoStream, offset_s: float) -> None:
     try:
-        container.seek(int(offset_s / video.time_base), stream=video, backward=True)
+        container.seek(int(offset_s / (video.time_base or 1)), stream=video, backward=True)
     except av.error.FFmpegError as exc:
         log.info("seek to %.2f s failed (%s); decoding from the start", offset_s, _reason(exc))
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import builtins
 import itertools
 import threading
 from collections.abc import Sequence
@@ -122,7 +123,7 @@ class InMemoryJobRepository(Generic[J]):
         return found[offset:offset + limit]
 
     # inspection helpers for tests
-    def all(self) -> list[J]:
+    def all(self) -> builtins.list[J]:  # ``list`` is a method name here
         return [job for job in self.db.jobs.values() if isinstance(job, self.kind)]
 
 

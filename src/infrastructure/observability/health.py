@@ -43,7 +43,8 @@ def metrics_app(registry: CollectorRegistry, health: Health) -> WsgiApp:
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/healthz":
-            return metrics(environ, start_response)
+            pages: Iterable[bytes] = metrics(environ, start_response)
+            return pages
         ok = health.is_alive()
         start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
         return [b"ok\n" if ok else b"the worker loop is stuck\n"]

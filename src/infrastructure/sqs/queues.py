@@ -68,7 +68,7 @@ class QueueDirectory:
 
     def _create(self, full_name: str, attributes: dict[str, str]) -> str:
         with aws_errors(f"create queue {full_name}"):
-            url = self.client.create_queue(QueueName=full_name)["QueueUrl"]
+            url = str(self.client.create_queue(QueueName=full_name)["QueueUrl"])
             self.client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         self._urls[full_name] = url
         return url

@@ -34,4 +34,4 @@ class Backoff:
         if not self.failures:
             return 0.0
         step_s = min(self.max_s, self.base_s * 2 ** (self.failures - 1))
-        return step_s / 2 + step_s / 2 * self.rng()
+        return float(step_s / 2 + step_s / 2 * self.rng())

@@ -41,7 +41,7 @@ def build_worker(kind: JobKind, adapters: bootstrap.Adapters, *, metrics: Worker
     settings = adapters.settings
     if kind is JobKind.VIDEO:
         handlers: dict[JobKind, Any] = {JobKind.VIDEO: bootstrap.video_handler(adapters)}
-        describe = kind_only
+        describe: Describe = kind_only
     else:
         handlers = {JobKind.AI: bootstrap.ai_handler(adapters)}
         describe = ai_labels(adapters.ai_jobs)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from alembic import context
 
 from src.infrastructure.db.migrations import VERSION_TABLE
@@ -10,7 +13,7 @@ from src.infrastructure.db.tables import metadata
 connection = context.config.attributes["connection"]
 
 
-def _ours(name: str | None, type_: str, _parents: dict[str, str | None]) -> bool:
+def _ours(name: str | None, type_: str, _parents: Mapping[Any, str | None]) -> bool:
     """Autogenerate looks at our tables only: Django keeps its own in the same database."""
     return type_ != "table" or name in metadata.tables
 
