@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from src.infrastructure.db.engine import make_engine
-from src.infrastructure.db.migrations import VERSION_TABLE, current, upgrade
+from src.infrastructure.db.migrations import SCRIPT_LOCATION, VERSION_TABLE, current, upgrade
 from src.infrastructure.db.tables import metadata
 
 
@@ -47,6 +48,13 @@ def schema_diff(url: str) -> list:
         engine.dispose()
 
 
+HEAD = ScriptDirectory(SCRIPT_LOCATION).get_current_head()
+
+
+def test_the_migrations_form_one_line_of_history():
+    assert HEAD is not None and HEAD != "0001"  # 0001 is not the last: 0002_ai_audio follows it
+
+
 def test_an_empty_database_has_no_revision(empty_url):
     assert current(empty_url) is None
 
@@ -54,7 +62,7 @@ def test_an_empty_database_has_no_revision(empty_url):
 def test_upgrading_to_head_creates_exactly_the_tables_of_the_metadata(empty_url):
     upgrade(empty_url)
 
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
     assert schema_diff(empty_url) == []
 
 
@@ -62,7 +70,7 @@ def test_upgrading_twice_changes_nothing(empty_url):
     upgrade(empty_url)
     upgrade(empty_url)
 
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
 
 
 def test_alembic_keeps_its_revision_in_its_own_table(empty_url):
@@ -94,7 +102,7 @@ def test_processes_migrating_at_the_same_time_all_succeed(empty_url):
 
     assert not any(thread.is_alive() for thread in threads), "a migration is stuck"
     assert errors == []
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
 
 
 def test_upgrade_accepts_an_engine_and_leaves_it_usable(tmp_path):
