@@ -54,6 +54,9 @@ class RemoteProvider(Protocol):
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
         """Start a paid generation; returns the provider's task id.
 
+        ``input_image_url`` serves providers that fetch the image by URL (a presigned GET for a
+        stored image); one that cannot (Runway HEADs first) reads ``job.input_image`` itself.
+
         :class:`TransientError` only when the provider surely created nothing (429, 5xx on
         connect); :class:`SubmissionOutcomeUnknown` when it may have.
         """
