@@ -51,8 +51,8 @@ def schema_diff(url: str) -> list:
 HEAD = ScriptDirectory(SCRIPT_LOCATION).get_current_head()
 
 
-def test_the_migrations_form_one_line_of_history():
-    assert HEAD is not None and HEAD != "0001"  # 0001 is not the last: 0002_ai_audio follows it
+def test_the_audio_column_comes_in_its_own_migration_after_the_initial_schema():
+    assert ScriptDirectory(SCRIPT_LOCATION).get_revision("0002_ai_audio").down_revision == "0001"
 
 
 def test_an_empty_database_has_no_revision(empty_url):
