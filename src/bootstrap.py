@@ -38,6 +38,7 @@ from src.infrastructure.net import UnresolvableHost, UnsafeUrl, UrlPolicy, vet_u
 
 if TYPE_CHECKING:
     from src.infrastructure.db.repository import MessageWriter
+    from src.infrastructure.media.fetcher import HttpUrlFetcher
 
 log = logging.getLogger(__name__)
 
@@ -260,15 +261,20 @@ def video_handler(adapters: Adapters, **overrides: Any) -> ProcessVideoJobHandle
 
         parts["transcoder"] = PyAVTranscoder(speed=settings.transcode_speed)
     if "fetcher" not in overrides:
-        from src.infrastructure.media.fetcher import HttpUrlFetcher
-
-        parts["fetcher"] = HttpUrlFetcher(
-            timeout_s=settings.fetch_timeout_s, max_redirects=settings.fetch_max_redirects,
-            allow_http_hosts=_csv(settings.fetch_allow_http_hosts),
-            allowed_private_networks=_csv(settings.fetch_allowed_private_networks),
-        )
+        parts["fetcher"] = url_fetcher(settings)
     parts.update(overrides)
     return ProcessVideoJobHandler(**_handler_base(adapters, adapters.video_jobs), **parts)
+
+
+def url_fetcher(settings: Settings) -> HttpUrlFetcher:
+    """The guarded fetcher for user-given URLs (video sources, Runway's input images)."""
+    from src.infrastructure.media.fetcher import HttpUrlFetcher
+
+    return HttpUrlFetcher(
+        timeout_s=settings.fetch_timeout_s, max_redirects=settings.fetch_max_redirects,
+        allow_http_hosts=_csv(settings.fetch_allow_http_hosts),
+        allowed_private_networks=_csv(settings.fetch_allowed_private_networks),
+    )
 
 
 def _csv(value: str) -> list[str]:
@@ -302,7 +308,8 @@ def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
 
         fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
         parts["remote"] = {
-            "runway": RunwayProvider.from_settings(settings),
+            "runway": RunwayProvider.from_settings(settings, storage=adapters.storage,
+                                                   fetcher=url_fetcher(settings)),
             "luma": LumaProvider.from_settings(settings, image_size=lambda source: fetch_image(source).size),
         }
     parts.update(overrides)

@@ -82,6 +82,7 @@ class Job(models.Model):
     ratio = models.CharField(max_length=16, null=True)
     seed = models.BigIntegerField(null=True)
     num_frames = models.IntegerField(null=True)
+    audio = models.BooleanField(default=False)
     provider_task_id = models.CharField(max_length=128, null=True)
     submitted_at = models.DateTimeField(null=True)
     callback_token = models.CharField(max_length=64, null=True)

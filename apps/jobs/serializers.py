@@ -94,6 +94,10 @@ class AIJobRequest(FieldsBuiltOnce, serializers.Serializer):
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_SEED)
     num_frames = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10_000,
                                           help_text="wan_local only: 4k+1 frames (16 fps; TI2V-5B: 24)")
+    audio = serializers.BooleanField(
+        required=False, allow_null=True,
+        help_text="generate a soundtrack (default false); only the models with audio_supported in "
+                  "GET /api/v1/providers take it, and it changes their price")
 
     def command(self, owner_id: str) -> SubmitAIJob:
         return ai_command(owner_id, self.validated_data)
@@ -186,7 +190,7 @@ class JobSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
             "created_at", "updated_at", "started_at", "finished_at",
             "source", "preset", "poster_offset_s",
             "model", "provider", "production_path", "mode", "prompt", "input_image", "duration_s",
-            "ratio", "seed", "num_frames", "status_url",
+            "ratio", "seed", "num_frames", "audio", "status_url",
         ]
         read_only_fields = fields
 
@@ -242,7 +246,13 @@ class ProviderSerializer(serializers.Serializer):
     ratios = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
                                    allow_null=True)
     seed_supported = serializers.BooleanField()
-    credits_per_second = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+    prompt_required = serializers.ListField(child=serializers.CharField(),
+                                            help_text="the modes in which a prompt is required")
+    audio_supported = serializers.BooleanField(help_text="takes the audio field")
+    credits_per_second = serializers.ListField(child=serializers.IntegerField(), allow_null=True,
+                                               help_text="[low, high] over the model's options")
+    credits_per_second_without_audio = serializers.IntegerField(allow_null=True)
+    credits_per_second_with_audio = serializers.IntegerField(allow_null=True)
 
 
 class CatalogueSerializer(serializers.Serializer):

@@ -25,3 +25,4 @@ class SubmitAIJob:
     ratio: str | None = None
     seed: int | None = None
     num_frames: int | None = None
+    audio: bool | None = None  # None: not asked for (False where the model takes it)

@@ -145,7 +145,7 @@ class JobService:
         params = GenerationParams(
             model=command.model, mode=mode, prompt=command.prompt, input_image=command.input_image,
             duration_s=command.duration_s, ratio=command.ratio, seed=command.seed,
-            num_frames=command.num_frames,
+            num_frames=command.num_frames, audio=command.audio,
         )
         spec = None
         try:
@@ -172,7 +172,8 @@ class JobService:
             owner_id=command.owner_id, model=spec.name, provider=spec.provider,
             production_path=resolved.path.value, mode=mode, prompt=command.prompt,
             input_image=command.input_image, duration_s=command.duration_s, ratio=command.ratio,
-            seed=command.seed, num_frames=command.num_frames, batch_id=batch_id,
+            seed=command.seed, num_frames=command.num_frames, audio=bool(command.audio),
+            batch_id=batch_id,
             callback_token=secrets.token_urlsafe(24), created_at=now, updated_at=now,
         )
 

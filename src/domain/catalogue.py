@@ -94,7 +94,17 @@ class ModelSpec:
     duration_required: bool = False
     ratios: Mapping[Mode, tuple[str, ...]] | None = None  # None: any W:H, multiples of 16
     seed_supported: bool = True
+    prompt_required: frozenset[Mode] = frozenset({Mode.TEXT_TO_VIDEO})
+    audio_supported: bool = False  # takes an explicit ``audio`` choice (priced differently)
     credits_per_second: tuple[int, int] | None = None  # (low, high) where known
+    credits_per_second_without_audio: int | None = None  # where audio_supported
+    credits_per_second_with_audio: int | None = None  # where audio_supported
+
+    def credits_per_second_for(self, *, audio: bool) -> int | None:
+        """What one second costs at the provider for this choice (the high end where unsure)."""
+        if self.audio_supported:
+            return self.credits_per_second_with_audio if audio else self.credits_per_second_without_audio
+        return self.credits_per_second[1] if self.credits_per_second else None
 
     @property
     def queue(self) -> str:
@@ -119,7 +129,11 @@ class ModelSpec:
                 {m.value: list(r) for m, r in self.ratios.items()} if self.ratios else None
             ),
             "seed_supported": self.seed_supported,
+            "prompt_required": sorted(m.value for m in self.prompt_required),
+            "audio_supported": self.audio_supported,
             "credits_per_second": list(self.credits_per_second) if self.credits_per_second else None,
+            "credits_per_second_without_audio": self.credits_per_second_without_audio,
+            "credits_per_second_with_audio": self.credits_per_second_with_audio,
         }
 
 
@@ -150,7 +164,7 @@ _SPECS = (
         name="gen4.5", provider="runway", display_name="Runway Gen-4.5",
         speed=Speed.FAST, quality=Quality.VERY_GOOD, cost=Cost.MODERATE,
         use_for="production, recommended", worker_type=WorkerType.REMOTE, modes=_BOTH,
-        durations_s=_GEN_RANGE, duration_required=True,
+        durations_s=_GEN_RANGE, duration_required=True, prompt_required=_BOTH,
         ratios=MappingProxyType(
             {Mode.IMAGE_TO_VIDEO: RUNWAY_GEN4_RATIOS, Mode.TEXT_TO_VIDEO: RUNWAY_GEN45_T2V_RATIOS}
         ),
@@ -167,14 +181,17 @@ _SPECS = (
         name="veo3.1", provider="runway", display_name="Google Veo 3.1 (via Runway)",
         speed=Speed.MEDIUM, quality=Quality.BEST, cost=Cost.EXPENSIVE, use_for="important work",
         worker_type=WorkerType.REMOTE, modes=_BOTH, durations_s=(4, 6, 8),
-        ratios=_same(VEO_RATIOS), seed_supported=False, credits_per_second=(20, 40),
+        ratios=_same(VEO_RATIOS), seed_supported=False, audio_supported=True,
+        credits_per_second=(20, 40), credits_per_second_without_audio=20,
+        credits_per_second_with_audio=40,
     ),
     ModelSpec(
         name="veo3.1_fast", provider="runway", display_name="Google Veo 3.1 Fast (via Runway)",
         speed=Speed.FAST, quality=Quality.GOOD, cost=Cost.MODERATE,
         use_for="fast high quality", worker_type=WorkerType.REMOTE, modes=_BOTH,
         durations_s=(4, 6, 8), ratios=_same(VEO_RATIOS), seed_supported=False,
-        credits_per_second=(10, 15),
+        audio_supported=True, credits_per_second=(10, 15), credits_per_second_without_audio=10,
+        credits_per_second_with_audio=15,
     ),
     ModelSpec(
         name="ray-2", provider="luma", display_name="Luma Ray 2",
@@ -226,6 +243,12 @@ class GenerationParams:
     ratio: str | None = None
     seed: int | None = None
     num_frames: int | None = None
+    audio: bool | None = None  # None: not given
+
+
+def prompt_length(prompt: str) -> int:
+    """The prompt's length as Runway counts it: UTF-16 code units (an emoji counts two)."""
+    return len(prompt.encode("utf-16-le")) // 2
 
 
 def validate_generation(params: GenerationParams) -> ModelSpec:
@@ -243,10 +266,13 @@ def validate_generation(params: GenerationParams) -> ModelSpec:
         add("input_image", "image-to-video needs an input image")
     if params.mode is Mode.TEXT_TO_VIDEO and params.input_image:
         add("input_image", "text-to-video takes no input image; use mode i2v")
-    if params.mode is Mode.TEXT_TO_VIDEO and not params.prompt.strip():
-        add("prompt", "text-to-video needs a prompt")
-    if len(params.prompt) > MAX_PROMPT_CHARS:
-        add("prompt", f"at most {MAX_PROMPT_CHARS} characters (got {len(params.prompt)})")
+    if params.mode in spec.prompt_required and not params.prompt.strip():
+        add("prompt", f"{spec.name} ({params.mode.value}) needs a prompt")
+    if prompt_length(params.prompt) > MAX_PROMPT_CHARS:
+        add("prompt", f"at most {MAX_PROMPT_CHARS} UTF-16 code units (got {prompt_length(params.prompt)})")
+    if params.audio is not None and not spec.audio_supported:
+        with_audio = ", ".join(s.name for s in _SPECS if s.audio_supported)
+        add("audio", f"{spec.name} does not take an audio choice; only {with_audio} do")
 
     _check_duration(spec, params, add)
     _check_ratio(spec, params, add)

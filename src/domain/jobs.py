@@ -141,6 +141,7 @@ class AIJob(Job):
     ratio: str | None = None
     seed: int | None = None
     num_frames: int | None = None  # wan_local only
+    audio: bool = False  # generate a soundtrack (the Veo 3.1 models only; priced higher)
     provider_task_id: str | None = None
     submitted_at: datetime | None = None  # when a paid submission was attempted
     callback_token: str | None = None  # unguessable, for provider callbacks (Luma)

@@ -187,6 +187,17 @@ def test_the_catalogue_lists_every_model_with_speed_quality_and_cost(api):
     assert "gen3a_turbo" in body["sunset"] and body["default_production_path"] == "fashion"
 
 
+def test_the_catalogue_shows_which_models_take_audio_and_both_of_their_prices(api):
+    models = {m["model"]: m for m in api.get("/api/v1/providers").json()["models"]}
+
+    prices = {name: (m["audio_supported"], m["credits_per_second_without_audio"],
+                     m["credits_per_second_with_audio"]) for name, m in models.items()}
+    assert prices["veo3.1"] == (True, 20, 40) and prices["veo3.1_fast"] == (True, 10, 15)
+    assert prices["veo3"] == prices["gen4.5"] == (False, None, None)
+    assert models["gen4.5"]["prompt_required"] == ["i2v", "t2v"]
+    assert models["veo3"]["prompt_required"] == ["t2v"]
+
+
 def test_answers_in_a_row_each_carry_their_own_job_and_host(api, library, tmp_path, settings):
     """The job serializer builds its fields once and shares them: no answer may leak into the next."""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "a.example", "b.example", "c.example"]

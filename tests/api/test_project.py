@@ -77,7 +77,7 @@ COMPATIBLE = {
     "CharField": {"VARCHAR", "STRING"}, "TextField": {"TEXT"}, "IntegerField": {"INTEGER"},
     "BigIntegerField": {"BIGINT", "BIGINTEGER"},
     "FloatField": {"FLOAT", "DOUBLE PRECISION", "DOUBLE_PRECISION"},
-    "DateTimeField": {"TIMESTAMP", "DATETIME"}, "JsonColumn": {"JSON"},
+    "DateTimeField": {"TIMESTAMP", "DATETIME"}, "JsonColumn": {"JSON"}, "BooleanField": {"BOOLEAN"},
 }
 
 

@@ -121,6 +121,12 @@ def test_unsafe_sources_are_refused_with_a_field_error(api, source, message):
     ({"model": "ray-2", "mode": "i2v"}, "input_image", "needs an input image"),
     ({"model": "ray-2", "mode": "x2v"}, "mode", "not a valid choice"),
     ({"model": "ray-2", "mode": "t2v", "prompt": "x", "seed": -1}, "seed", "greater than or equal"),
+    ({"model": "gen4.5", "mode": "t2v", "prompt": "\U0001F3AC" * 501, "duration_s": 5}, "prompt",
+     "1000 UTF-16 code units (got 1002)"),
+    ({"model": "gen4.5", "mode": "t2v", "prompt": "x", "duration_s": 5, "audio": True}, "audio",
+     "gen4.5 does not take an audio choice; only veo3.1, veo3.1_fast do"),
+    ({"model": "veo3", "mode": "t2v", "prompt": "x", "audio": False}, "audio", "does not take an audio"),
+    ({"model": "veo3.1", "mode": "t2v", "prompt": "x", "audio": "loud"}, "audio", "valid boolean"),
 ])
 def test_catalogue_rules_answer_400_naming_the_field(api, request_body, field, message):
     response = api.post("/api/v1/ai-jobs", request_body, format="json")
@@ -234,3 +240,23 @@ def test_with_redis_a_users_window_is_shared_by_every_api_process_and_answers_re
     assert 55 <= int(refused["Retry-After"]) <= 60
     assert api.get("/api/v1/jobs").status_code == 200  # reads are not throttled
     assert client_for(bob).post("/api/v1/ai-jobs", T2V, format="json").status_code == 202
+
+
+def test_gen45_needs_a_prompt_for_image_to_video_too(api, library):
+    key = uploaded_key(api, library)
+
+    response = api.post("/api/v1/ai-jobs", {"model": "gen4.5", "mode": "i2v", "input_image": key,
+                                            "duration_s": 5}, format="json")
+
+    assert response.status_code == 400 and response.json()["prompt"] == ["gen4.5 (i2v) needs a prompt"]
+
+
+@pytest.mark.parametrize(("sent", "recorded"), [
+    ({}, False), ({"audio": False}, False), ({"audio": True}, True)])
+def test_a_veo31_job_records_its_audio_choice_and_answers_with_it(api, sent, recorded):
+    body = {"model": "veo3.1", "mode": "t2v", "prompt": "rain on a roof", "duration_s": 4, **sent}
+
+    response = api.post("/api/v1/ai-jobs", body, format="json")
+
+    assert response.status_code == 202 and response.json()["audio"] is recorded
+    assert api.get(f"/api/v1/jobs/{response.json()['id']}").json()["audio"] is recorded

@@ -212,6 +212,10 @@ class FakeApiServer:
     def route(self, method: str, path: str, body: Any) -> Answer:
         raise NotImplementedError
 
+    def public(self, method: str, path: str, headers: Any, body: Any) -> Answer | None:
+        """The answer to a request outside the API (no key, no injected faults); None: not one."""
+        return None
+
     def authorized(self, headers: Any) -> Answer | None:
         """None when the request may go on, else the answer to send."""
         if headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -264,6 +268,9 @@ def _handler_for(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
             if method == "GET" and path.startswith("/outputs/"):
                 return self._video(path, query)
             body = self._body()
+            public = api.public(method, path, self.headers, body)
+            if public is not None:
+                return self._answer(method, path, *public)
             injected = api.injected(method)
             if injected is not None:
                 payload = {"error": HTTPStatus(injected.status).phrase}

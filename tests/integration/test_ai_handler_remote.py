@@ -6,11 +6,13 @@ receive, handle, and for ``retry_later`` send the delayed check-back message.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from dataclasses import dataclass, field, replace
 
 import pytest
+from PIL import Image
 
 from src import bootstrap
 from src.application.commands import SubmitAIJob
@@ -400,3 +402,43 @@ def test_a_public_base_url_on_a_public_address_gets_callbacks_without_a_warning(
 
 def test_the_public_base_url_has_no_default():
     assert Settings().public_base_url == ""
+def test_an_image_in_storage_reaches_runway_inline_not_as_a_presigned_url(
+        runway_worker, runway_server, tmp_path):
+    image = tmp_path / "look.png"
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(image)
+    runway_worker.adapters.storage.upload("inputs/look.png", image, content_type="image/png")
+    command = SubmitAIJob(owner_id="u1", model="gen4_turbo", mode="i2v", prompt="a turn",
+                          production_path="fashion", input_image="inputs/look.png")
+    job = runway_worker.service.submit_ai(command)
+
+    runway_worker.run_until_done(job.id)
+
+    assert runway_worker.job(job.id).status is JobStatus.SUCCEEDED
+    sent = runway_server.create_bodies[0]["promptImage"]
+    assert sent == "data:image/png;base64," + base64.b64encode(image.read_bytes()).decode()
+
+
+def test_an_input_image_runway_cannot_take_fails_the_job_clearly_and_creates_nothing(
+        runway_worker, runway_server, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_bytes(b"not an image at all")
+    runway_worker.adapters.storage.upload("inputs/notes.png", text, content_type="image/png")
+    command = SubmitAIJob(owner_id="u1", model="gen4_turbo", mode="i2v", prompt="a turn",
+                          production_path="fashion", input_image="inputs/notes.png")
+    job = runway_worker.service.submit_ai(command)
+
+    runway_worker.run_until_done(job.id)
+
+    failed = runway_worker.job(job.id)
+    assert failed.status is JobStatus.FAILED and "JPEG, PNG or WebP" in (failed.error or "")
+    assert runway_server.create_count() == 0
+
+
+@pytest.mark.parametrize("audio", [None, False, True])
+def test_a_veo31_job_sends_its_audio_choice_explicitly(runway_worker, runway_server, audio):
+    job = runway_worker.submit(model="veo3.1", duration_s=4, audio=audio)
+
+    runway_worker.run_until_done(job.id)
+
+    assert runway_worker.job(job.id).audio is bool(audio)
+    assert runway_server.create_bodies[0]["audio"] is bool(audio)

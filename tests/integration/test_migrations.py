@@ -50,6 +50,13 @@ def schema_diff(url: str) -> list:
         engine.dispose()
 
 
+HEAD = ScriptDirectory(SCRIPT_LOCATION).get_current_head()
+
+
+def test_the_audio_column_comes_in_its_own_migration_after_the_initial_schema():
+    assert ScriptDirectory(SCRIPT_LOCATION).get_revision("0002_ai_audio").down_revision == "0001"
+
+
 def test_an_empty_database_has_no_revision(empty_url):
     assert current(empty_url) is None
 

@@ -5,6 +5,7 @@ from src.domain.catalogue import (
     GenerationParams,
     WorkerType,
     model_spec,
+    prompt_length,
     validate_generation,
 )
 from src.domain.errors import ValidationError
@@ -110,3 +111,37 @@ def test_each_entry_describes_itself_for_user_interfaces():
     described = model_spec("gen4_turbo").describe()
     assert described["speed"] == "fast" and described["cost"] == "cheap"
     assert described["modes"] == ["i2v"] and described["ratios"] == {"i2v": GEN4}
+
+
+def test_only_the_veo31_models_take_an_audio_choice():
+    assert {name for name, spec in CATALOGUE.items() if spec.audio_supported} == {"veo3.1", "veo3.1_fast"}
+    for model in ("veo3.1", "veo3.1_fast"):
+        for audio in (True, False):
+            validate_generation(params(model, T2V, duration_s=4, audio=audio))
+
+
+@pytest.mark.parametrize("model", ["gen4.5", "veo3", "ray-2", "wan_local"])
+@pytest.mark.parametrize("audio", [True, False])
+def test_an_audio_choice_for_a_model_without_one_is_a_field_error(model, audio):
+    extra = {"duration_s": 8 if model == "veo3" else 5} if model != "wan_local" else {}
+    assert "audio" in errors_of(params(model, T2V, audio=audio, **extra))
+
+
+def test_the_price_per_second_follows_the_audio_choice():
+    assert model_spec("veo3.1").credits_per_second_for(audio=False) == 20
+    assert model_spec("veo3.1").credits_per_second_for(audio=True) == 40
+    assert model_spec("veo3.1_fast").credits_per_second_for(audio=False) == 10
+    assert model_spec("veo3.1_fast").credits_per_second_for(audio=True) == 15
+    assert model_spec("veo3").credits_per_second_for(audio=False) == 40  # Veo 3 has no choice
+
+
+def test_the_prompt_limit_counts_utf16_code_units_as_runway_does():
+    assert prompt_length("\U0001F3AC") == 2 and prompt_length("é") == 1
+    validate_generation(params("gen4.5", T2V, duration_s=5, prompt="\U0001F3AC" * 500))
+    assert "prompt" in errors_of(params("gen4.5", T2V, duration_s=5, prompt="\U0001F3AC" * 500 + "x"))
+
+
+def test_gen45_needs_a_prompt_in_both_modes_while_the_others_only_for_text_to_video():
+    assert "prompt" in errors_of(params("gen4.5", I2V, duration_s=5, prompt=""))
+    validate_generation(params("gen4_turbo", I2V, prompt=""))
+    validate_generation(params("veo3.1", I2V, prompt=""))

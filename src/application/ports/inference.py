@@ -56,6 +56,9 @@ class RemoteProvider(Protocol):
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
         """Start a paid generation; returns the provider's task id.
 
+        ``input_image_url`` serves providers that fetch the image by URL (a presigned GET for a
+        stored image); one that cannot (Runway HEADs first) reads ``job.input_image`` itself.
+
         :class:`TransientError` only when the provider surely created nothing (a refused
         connection); :class:`QuotaExhausted` for a 429 (nothing created, wait for the quota);
         :class:`SubmissionOutcomeUnknown` when it may have created a task (a timeout after

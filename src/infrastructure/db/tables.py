@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -60,6 +62,7 @@ jobs = Table(
     Column("ratio", String(16), nullable=True),
     Column("seed", BigInteger, nullable=True),
     Column("num_frames", Integer, nullable=True),
+    Column("audio", Boolean, nullable=False, server_default=false()),
     Column("provider_task_id", String(128), nullable=True),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
     Column("callback_token", String(64), nullable=True),

@@ -2,6 +2,9 @@
 
 Runway has no idempotency key: a create that was sent but never answered raises
 :class:`SubmissionOutcomeUnknown` and is never sent again automatically.
+
+The input image is prepared before the create (see :mod:`.runway_inputs`): a data URI, an
+ephemeral upload, or the user's URL where Runway can fetch it. A failure there creates nothing.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from src.application.ports import RemoteState, RemoteTask
+from src.application.ports import RemoteState, RemoteTask, Storage
 from src.domain.catalogue import CATALOGUE
-from src.domain.errors import PermanentError
+from src.domain.errors import PermanentError, TransientError
 from src.domain.jobs import AIJob, Mode
 from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, created_id, json_of
+from src.infrastructure.inference.runway_inputs import PromptImages, UrlProber
 
 if TYPE_CHECKING:
     from src.config import Settings
@@ -82,27 +86,61 @@ class RunwayProvider:
         session: requests.Session | None = None,
         max_retries: int = 3,
         backoff: Backoff = Backoff(),
+        storage: Storage | None = None,
+        fetcher: UrlProber | None = None,
     ) -> None:
+        """``storage`` holds the input images named by key; ``fetcher`` is the guarded URL
+        fetcher that checks (HEAD) and, where Runway could not, downloads a user's image URL."""
         headers = {"Authorization": f"Bearer {api_key}", "X-Runway-Version": API_VERSION}
         self.api = ApiClient(provider="runway", base_url=base_url, headers=headers, timeout_s=timeout_s,
                              create_timeout_s=create_timeout_s, session=session, max_retries=max_retries,
                              backoff=backoff)
         self.downloader = OutputDownloader(provider="runway", trusted_base_url=base_url,
                                            timeout_s=timeout_s, session=session)
+        self.images = PromptImages(storage=storage, fetcher=fetcher, upload=self.upload)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RunwayProvider:
+    def from_settings(cls, settings: Settings, *, storage: Storage | None = None,
+                      fetcher: UrlProber | None = None) -> RunwayProvider:
         return cls(api_key=settings.runway_api_key, base_url=settings.runway_base_url,
                    timeout_s=settings.provider_timeout_s,
-                   create_timeout_s=settings.provider_create_timeout_s)
+                   create_timeout_s=settings.provider_create_timeout_s, storage=storage, fetcher=fetcher)
 
     def __repr__(self) -> str:
         return f"RunwayProvider(base_url={self.api.base_url!r})"
 
     def submit(self, job: AIJob, *, input_image_url: str | None, callback_url: str | None) -> str:
+        """``input_image_url`` is not used: Runway cannot HEAD a presigned URL, so the image is
+        read from ``job.input_image`` (a storage key or the user's URL) and prepared for it."""
         path = "/v1/image_to_video" if job.mode is Mode.IMAGE_TO_VIDEO else "/v1/text_to_video"
-        response = self.api.call("POST", path, body=request_body(job, input_image_url), creates=True)
+        prompt_image = self.prompt_image(job)
+        response = self.api.call("POST", path, body=request_body(job, prompt_image), creates=True)
         return created_id(response, "runway")
+
+    def prompt_image(self, job: AIJob) -> str | None:
+        if job.mode is not Mode.IMAGE_TO_VIDEO:
+            return None
+        if not job.input_image:
+            raise PermanentError("image-to-video needs an input image")
+        return self.images.prompt_image(job.input_image)
+
+    def upload(self, filename: str, data: bytes, content_type: str) -> str:
+        """An ephemeral upload (``POST /v1/uploads``, then the form POST it asks for); its URI."""
+        started = self.api.call("POST", "/v1/uploads", body={"filename": filename, "type": "ephemeral"})
+        answer = json_of(started, "runway")
+        upload_url, fields, uri = answer.get("uploadUrl"), answer.get("fields"), answer.get("runwayUri")
+        if not (isinstance(upload_url, str) and isinstance(fields, dict) and isinstance(uri, str)):
+            raise PermanentError("runway's upload answer lacks uploadUrl, fields or runwayUri")
+        try:
+            response = self.api.session.post(upload_url, data=fields, timeout=self.api.timeout_s,
+                                             files={"file": (filename, data, content_type)})
+        except requests.RequestException as exc:
+            raise TransientError(f"uploading the input image to runway failed: {type(exc).__name__}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(f"runway's upload storage answered {response.status_code}")
+        if response.status_code >= 400:
+            raise PermanentError(f"runway's upload storage refused the image ({response.status_code})")
+        return uri
 
     def poll(self, task_id: str) -> RemoteTask:
         data = json_of(self.api.call("GET", f"/v1/tasks/{task_id}"), "runway")
@@ -119,8 +157,9 @@ class RunwayProvider:
         return self.downloader.download(url, dest)
 
 
-def request_body(job: AIJob, input_image_url: str | None) -> dict[str, Any]:
-    """The camelCase body Runway expects; absent options are left out."""
+def request_body(job: AIJob, prompt_image: str | None) -> dict[str, Any]:
+    """The camelCase body Runway expects; absent options are left out, but a model that takes
+    ``audio`` always gets the job's choice (its price depends on it)."""
     body: dict[str, Any] = {
         "model": job.model,
         "promptText": job.prompt or None,
@@ -129,7 +168,9 @@ def request_body(job: AIJob, input_image_url: str | None) -> dict[str, Any]:
         "seed": job.seed,
     }
     if job.mode is Mode.IMAGE_TO_VIDEO:
-        body["promptImage"] = input_image_url
+        body["promptImage"] = prompt_image
+    if CATALOGUE[job.model].audio_supported:
+        body["audio"] = bool(job.audio)
     return {k: v for k, v in body.items() if v is not None}
 
 

@@ -10,7 +10,8 @@ The size limit is enforced while streaming. Network trouble, timeouts, 5xx, 408 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -29,15 +30,26 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 USER_AGENT = "reelqueue-fetcher/1"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Probe:
+    """What one HEAD request saw: the status and the headers (names in lower case)."""
+
+    status: int
+    headers: Mapping[str, str]
+
+
 class HttpUrlFetcher:
     def __init__(
         self, *, timeout_s: float = 30.0, max_redirects: int = 3, resolver: Resolver | None = None,
         allow_http_hosts: Collection[str] = (), allowed_private_networks: Collection[str] = (),
+        ca_certs: str | None = None,
     ) -> None:
-        """``allow_http_hosts`` and ``allowed_private_networks`` exist for tests and local
-        development; they come from settings, never from a job, and are empty by default."""
+        """``allow_http_hosts``, ``allowed_private_networks`` and ``ca_certs`` (a CA bundle to
+        trust instead of certifi's) exist for tests and local development; they come from
+        settings or a test's constructor call, never from a job, and are empty by default."""
         self.timeout = urllib3.Timeout(connect=min(timeout_s, 10.0), read=timeout_s)
         self.max_redirects = max_redirects
+        self.ca_certs = ca_certs or certifi.where()
         self.policy = UrlPolicy.build(resolver=resolver, allow_http_hosts=allow_http_hosts,
                                       allowed_private_networks=allowed_private_networks)
 
@@ -47,6 +59,18 @@ class HttpUrlFetcher:
         except BaseException:
             Path(dest).unlink(missing_ok=True)
             raise
+
+    def probe(self, url: str) -> Probe:
+        """HEAD ``url`` once through the guard, following no redirect: what a service that is
+        given the URL sees when it checks it first."""
+        vetted = self._vet(url)
+        with self._pool(vetted) as pool:
+            response = self._open(pool, vetted, method="HEAD")
+            try:
+                headers = {name.lower(): value for name, value in response.headers.items()}
+                return Probe(status=response.status, headers=headers)
+            finally:
+                response.release_conn()
 
     def _follow(self, url: str, dest: Path, max_bytes: int) -> int:
         for _ in range(self.max_redirects + 1):
@@ -72,10 +96,11 @@ class HttpUrlFetcher:
         except UnresolvableHost as exc:
             raise TransientError(f"could not resolve the source URL's host: {exc}") from exc
 
-    def _open(self, pool: urllib3.HTTPConnectionPool, vetted: VettedUrl) -> urllib3.BaseHTTPResponse:
+    def _open(self, pool: urllib3.HTTPConnectionPool, vetted: VettedUrl, *,
+              method: str = "GET") -> urllib3.BaseHTTPResponse:
         headers = {"Host": vetted.host_header, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         try:
-            return pool.urlopen("GET", vetted.target, headers=headers, redirect=False, retries=False,
+            return pool.urlopen(method, vetted.target, headers=headers, redirect=False, retries=False,
                                 preload_content=False, assert_same_host=False)
         except SSLError as exc:
             raise PermanentError(f"TLS with {vetted.host} failed: {exc}") from exc
@@ -88,7 +113,7 @@ class HttpUrlFetcher:
             return urllib3.HTTPConnectionPool(address, vetted.port, timeout=self.timeout, maxsize=1)
         return urllib3.HTTPSConnectionPool(
             address, vetted.port, timeout=self.timeout, maxsize=1, cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(), server_hostname=vetted.host, assert_hostname=vetted.host,
+            ca_certs=self.ca_certs, server_hostname=vetted.host, assert_hostname=vetted.host,
         )
 
 

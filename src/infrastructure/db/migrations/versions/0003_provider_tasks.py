@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_provider_tasks"
-down_revision = "0001"
+down_revision = "0002_ai_audio"
 branch_labels = None
 depends_on = None
 
