@@ -88,7 +88,7 @@ class JobAdmin(ReadOnlyAdmin):
               "batch_link", "created_at", "updated_at", "started_at", "finished_at",
               "source", "preset", "poster_offset_s", "model_badge", "provider", "production_path", "mode",
               "prompt", "input_image", "duration_s", "ratio", "seed", "num_frames", "provider_task_id",
-              "submitted_at"]
+              "submitted_at", "provider_cancel", "provider_cancel_detail", "provider_cancel_tries"]
     readonly_fields = fields
     list_per_page = 50
 

@@ -85,6 +85,9 @@ class Job(models.Model):
     provider_task_id = models.CharField(max_length=128, null=True)
     submitted_at = models.DateTimeField(null=True)
     callback_token = models.CharField(max_length=64, null=True)
+    provider_cancel = models.CharField(max_length=16, null=True)  # requested/confirmed/gone/failed
+    provider_cancel_detail = models.TextField(null=True)
+    provider_cancel_tries = models.IntegerField(null=True)
 
     class Meta:
         managed = False

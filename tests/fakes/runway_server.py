@@ -3,8 +3,12 @@
 ``POST /v1/image_to_video`` and ``/v1/text_to_video`` create a task; ``GET /v1/tasks/{id}``
 reports ``THROTTLED`` -> ``PENDING`` -> ``RUNNING`` (with ``progress`` 0-1) -> ``SUCCEEDED``
 (``output``: URLs served by this server) or ``FAILED`` (``failure``/``failureCode``, e.g.
-``SAFETY.INPUT.TEXT`` when the prompt holds an unsafe word); ``DELETE`` cancels a running task
-or deletes a finished one.
+``SAFETY.INPUT.TEXT`` when the prompt holds an unsafe word). ``DELETE /v1/tasks/{id}`` answers
+204 and cancels a pending, throttled or running task or deletes a finished one; either way the
+task cannot be fetched again (404), as the official SDK documents (``runwayml/sdk-python``,
+``src/runwayml/resources/tasks.py``, ``TasksResource.delete``); an unknown id is 404. Each DELETE
+is recorded (:meth:`delete_count`). :meth:`cancel_elsewhere` plays a task cancelled outside this
+API (the documented ``CANCELLED`` status), which stays visible.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ VERSION = "2024-11-06"
 I2V_MODELS = ("gen4_turbo", "gen4.5", "veo3", "veo3.1", "veo3.1_fast")
 T2V_MODELS = ("gen4.5", "veo3", "veo3.1", "veo3.1_fast")
 SAFETY_FAILURE = ("SAFETY.INPUT.TEXT", "The prompt was flagged by content moderation.")
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 class FakeRunway(FakeApiServer):
     def __init__(self, *, throttled_s: float = 0.0, **options: Any) -> None:
         super().__init__(**options)
         self.throttled_s = throttled_s
+        self.removed: dict[str, str] = {}  # task id -> CANCELLED (stopped) or DELETED (was finished)
 
     def authorized(self, headers: Any) -> Answer | None:
         denied = super().authorized(headers)
@@ -39,7 +45,7 @@ class FakeRunway(FakeApiServer):
             if method == "GET":
                 return self.get(task_id)
             if method == "DELETE":
-                return self.delete(task_id)
+                return self.record_delete(task_id, self.delete(task_id))
         return 404, {"error": "Not found"}
 
     def create(self, image: bool, body: Any) -> Answer:
@@ -56,15 +62,18 @@ class FakeRunway(FakeApiServer):
         return 200, self.describe(task)
 
     def delete(self, task_id: str) -> Answer:
+        """Cancel a pending/throttled/running task, delete any other; neither can be fetched again."""
         with self.lock:
-            task = self.tasks.get(task_id)
+            task = self.tasks.pop(task_id, None)
             if task is None:
                 return 404, {"error": "Task not found"}
-            if self.status(task) in ("SUCCEEDED", "FAILED", "CANCELLED"):
-                del self.tasks[task_id]  # a finished task is deleted
-            else:
-                task.cancelled = True
+            self.removed[task_id] = "DELETED" if self.status(task) in FINISHED else "CANCELLED"
         return 204, None
+
+    def cancel_elsewhere(self, task_id: str) -> None:
+        """The task is cancelled outside this API (e.g. its dashboard): GET reports CANCELLED."""
+        with self.lock:
+            self.tasks[task_id].cancelled = True
 
     def status(self, task: Task) -> str:
         age = task.age_s()

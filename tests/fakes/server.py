@@ -83,6 +83,7 @@ class FakeApiServer:
         self.tasks: dict[str, Task] = {}
         self.create_bodies: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
+        self.deletes: list[tuple[str, int]] = []  # (task id, status) of each DELETE routed
         self._injected: deque[int] = deque()
         self._stalls: deque[float] = deque()  # per create: seconds to stall; < 0: drop the connection
         self._random = random.Random(seed)
@@ -138,6 +139,17 @@ class FakeApiServer:
         with self.lock:
             return sum(1 for t in self.tasks.values() if containing in t.prompt) if containing \
                 else len(self.create_bodies)
+
+    def delete_count(self, task_id: str, *, status: int | None = None) -> int:
+        """DELETEs of ``task_id`` that reached the API (optionally only those answered ``status``)."""
+        with self.lock:
+            return sum(1 for id_, answered in self.deletes
+                       if id_ == task_id and status in (None, answered))
+
+    def record_delete(self, task_id: str, answer: Answer) -> Answer:
+        with self.lock:
+            self.deletes.append((task_id, answer[0]))
+        return answer
 
     def output_url(self, task_id: str) -> str:
         return f"{self.origin}/outputs/{task_id}.mp4"

@@ -181,7 +181,7 @@ def test_a_safety_failure_fails_the_job_for_good_with_the_reason(runway_worker, 
 def test_a_task_cancelled_at_the_provider_cancels_the_job(runway_worker, runway_server):
     job = runway_worker.submit()
     runway_worker.deliver_one()
-    runway_worker.handler.remote["runway"].cancel(runway_worker.job(job.id).provider_task_id)
+    runway_server.cancel_elsewhere(runway_worker.job(job.id).provider_task_id)  # e.g. its dashboard
 
     runway_worker.run_until_done(job.id)
 

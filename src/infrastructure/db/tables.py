@@ -63,6 +63,10 @@ jobs = Table(
     Column("provider_task_id", String(128), nullable=True),
     Column("submitted_at", DateTime(timezone=True), nullable=True),
     Column("callback_token", String(64), nullable=True),
+    # stopping a cancelled AI job's paid task at its provider (see ProviderCancel)
+    Column("provider_cancel", String(16), nullable=True),
+    Column("provider_cancel_detail", Text, nullable=True),
+    Column("provider_cancel_tries", Integer, nullable=True),
     Index("ix_rq_jobs_owner_created", "owner_id", "created_at"),
     Index("ix_rq_jobs_status", "status"),
     Index("ix_rq_jobs_batch", "batch_id"),

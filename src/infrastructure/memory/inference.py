@@ -37,10 +37,12 @@ class FakeRemoteProvider:
     """A remote API: tasks finish after ``polls_to_finish`` polls; submissions are counted."""
 
     def __init__(self, *, polls_to_finish: int = 2, outcome: RemoteState = RemoteState.SUCCEEDED,
-                 submit_errors: list[Exception] | None = None) -> None:
+                 submit_errors: list[Exception] | None = None,
+                 cancel_errors: list[Exception] | None = None) -> None:
         self.polls_to_finish = polls_to_finish
         self.outcome = outcome
         self.submit_errors = list(submit_errors or [])
+        self.cancel_errors = list(cancel_errors or [])  # raised by the next cancels, in order
         self.submissions: list[tuple[AIJob, str | None, str | None]] = []
         self.polls: dict[str, int] = {}
         self.cancelled: list[str] = []
@@ -67,8 +69,12 @@ class FakeRemoteProvider:
                               output_urls=(f"https://provider.example/{task_id}.mp4",))
         return RemoteTask(task_id=task_id, state=self.outcome, failure="SAFETY.INPUT.TEXT")
 
-    def cancel(self, task_id: str) -> None:
+    def cancel(self, task_id: str) -> bool:
+        """Stops and forgets the task (a later poll finds it unknown); False for an unknown one."""
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
         self.cancelled.append(task_id)
+        return self.polls.pop(task_id, None) is not None
 
     def download(self, url: str, dest: Path) -> int:
         dest.write_bytes(b"remote mp4 " + url.encode())
