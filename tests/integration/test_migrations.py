@@ -8,10 +8,13 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from src.infrastructure.db.engine import make_engine
-from src.infrastructure.db.migrations import VERSION_TABLE, current, upgrade
+from src.infrastructure.db.migrations import SCRIPT_LOCATION, VERSION_TABLE, current, upgrade
 from src.infrastructure.db.tables import metadata
+
+HEAD = ScriptDirectory(SCRIPT_LOCATION).get_current_head()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -54,7 +57,7 @@ def test_an_empty_database_has_no_revision(empty_url):
 def test_upgrading_to_head_creates_exactly_the_tables_of_the_metadata(empty_url):
     upgrade(empty_url)
 
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
     assert schema_diff(empty_url) == []
 
 
@@ -62,7 +65,7 @@ def test_upgrading_twice_changes_nothing(empty_url):
     upgrade(empty_url)
     upgrade(empty_url)
 
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
 
 
 def test_alembic_keeps_its_revision_in_its_own_table(empty_url):
@@ -94,7 +97,7 @@ def test_processes_migrating_at_the_same_time_all_succeed(empty_url):
 
     assert not any(thread.is_alive() for thread in threads), "a migration is stuck"
     assert errors == []
-    assert current(empty_url) == "0001"
+    assert current(empty_url) == HEAD
 
 
 def test_upgrade_accepts_an_engine_and_leaves_it_usable(tmp_path):
@@ -105,3 +108,23 @@ def test_upgrade_accepts_an_engine_and_leaves_it_usable(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM rq_jobs")).scalar() == 0
     engine.dispose()
+
+
+def test_the_provider_cancel_columns_are_added_to_an_existing_database_keeping_its_jobs(empty_url):
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO rq_jobs (id, kind, owner_id, status, attempts, outputs, percent, created_at, "
+            "updated_at) VALUES ('j1', 'ai', 'u1', 'waiting_provider', 1, '[]', 0, "
+            "'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+        )
+
+    upgrade(empty_url, "0004_provider_cancel")
+
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("rq_jobs")}
+        row = conn.exec_driver_sql("SELECT id, provider_cancel, provider_cancel_tries FROM rq_jobs").one()
+    engine.dispose()
+    assert {"provider_cancel", "provider_cancel_detail", "provider_cancel_tries"} <= columns
+    assert tuple(row) == ("j1", None, None)
