@@ -341,7 +341,8 @@ def test_a_provider_cancel_and_its_outcome_are_stored_with_the_cancelled_job(sto
 
     trying = cancelled.provider_cancel_failed_once("runway answered 503", T0 + timedelta(seconds=2))
     store.ais.save(trying, expected=JobStatus.CANCELLED)
-    done = trying.provider_cancel_ended(ProviderCancel.CONFIRMED, "runway accepted", T0 + timedelta(seconds=3))
+    later = T0 + timedelta(seconds=3)
+    done = trying.provider_cancel_ended(ProviderCancel.CONFIRMED, "runway accepted", later)
     store.ais.save(done, expected=JobStatus.CANCELLED)
 
     stored = store.ais.get(job.id)
