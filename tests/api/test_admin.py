@@ -113,3 +113,21 @@ def test_jobs_cannot_be_added_edited_or_deleted_in_the_admin(admin_client, api):
 
     assert admin_client.get("/admin/jobs/job/add/").status_code == 403
     assert admin_client.post(f"/admin/jobs/job/{job_id}/delete/").status_code == 403
+
+
+def test_a_job_page_shows_where_its_provider_cancel_stands(admin_client, api, library):
+    from src.domain.jobs import ProviderCancel
+
+    job_id = submit(api)
+    now = library.clock.now()
+    job = library.ai_jobs.get(job_id)
+    waiting = job.start(now).mark_submitting(now).wait_for_provider("gen-1", now)
+    library.ai_jobs.save(waiting, expected=JobStatus.QUEUED)
+    cancelled = waiting.cancel(now)
+    library.ai_jobs.save(cancelled, expected=JobStatus.WAITING_PROVIDER)
+    failed = cancelled.provider_cancel_ended(ProviderCancel.FAILED, "luma refused DELETE (401)", now)
+    library.ai_jobs.save(failed, expected=JobStatus.CANCELLED)
+
+    page = admin_client.get(f"/admin/jobs/job/{job_id}/change/").content.decode()
+
+    assert "Provider cancel" in page and "failed" in page and "luma refused DELETE (401)" in page
