@@ -318,7 +318,7 @@ def test_a_cancelled_waiting_job_stops_its_task_at_the_provider_once_and_says_so
     assert outcome.action is Action.ACK and again.action is Action.ACK
     assert world.runway.cancelled == [cancelled.provider_task_id]
     assert done.status is JobStatus.CANCELLED and done.provider_cancel is ProviderCancel.CONFIRMED
-    assert "runway accepted the cancel of task task-1" == done.provider_cancel_detail
+    assert done.provider_cancel_detail == "runway accepted the DELETE of task task-1"
 
 
 def test_a_task_the_provider_no_longer_knows_is_recorded_as_gone(world):

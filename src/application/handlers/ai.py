@@ -198,7 +198,7 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
             return self._cancel_again_later(job, exc)
         if accepted:
             return self._cancel_ended(job, ProviderCancel.CONFIRMED,
-                                      f"{job.provider} accepted the cancel of task {job.provider_task_id}")
+                                      f"{job.provider} accepted the DELETE of task {job.provider_task_id}")
         return self._cancel_ended(job, ProviderCancel.GONE,
                                   f"{job.provider} no longer knew task {job.provider_task_id}")
 
