@@ -82,6 +82,7 @@ class FakeApiServer:
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.create_bodies: list[dict[str, Any]] = []
+        self.create_prompts: list[str] = []  # of every accepted create, kept after a DELETE
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
         self.deletes: list[tuple[str, int]] = []  # (task id, status) of each DELETE routed
         self._injected: deque[int] = deque()
@@ -137,8 +138,7 @@ class FakeApiServer:
     def create_count(self, containing: str = "") -> int:
         """Creates accepted (each one billed), optionally only those whose prompt contains a text."""
         with self.lock:
-            return sum(1 for t in self.tasks.values() if containing in t.prompt) if containing \
-                else len(self.create_bodies)
+            return sum(1 for prompt in self.create_prompts if containing in prompt)
 
     def delete_count(self, task_id: str, *, status: int | None = None) -> int:
         """DELETEs of ``task_id`` that reached the API (optionally only those answered ``status``)."""
@@ -172,6 +172,7 @@ class FakeApiServer:
                         prompt=prompt)
             self.tasks[task.id] = task
             self.create_bodies.append(body)
+            self.create_prompts.append(prompt)
             return task
 
     def unsafe(self, task: Task) -> bool:
