@@ -81,7 +81,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class JobAdmin(ReadOnlyAdmin):
     list_display = ["short_id", "kind", "status_badge", "model_badge", "production_path", "owner",
                     "attempts", "percent", "created_at"]
-    list_filter = ["status", "kind", "provider", "model", "production_path", "created_at"]
+    list_filter = ["status", "kind", "provider", "model", "production_path", "provider_cancel", "created_at"]
     search_fields = ["id", "owner_id", "batch_id", "prompt", "source", "input_image", "provider_task_id"]
     actions = ["retry_failed", "cancel_queued"]
     fields = ["id", "kind", "status_badge", "owner", "attempts", "stage", "percent", "error", "output_links",

@@ -128,6 +128,9 @@ def test_a_job_page_shows_where_its_provider_cancel_stands(admin_client, api, li
     failed = cancelled.provider_cancel_ended(ProviderCancel.FAILED, "luma refused DELETE (401)", now)
     library.ai_jobs.save(failed, expected=JobStatus.CANCELLED)
 
+    other = submit(api)
     page = admin_client.get(f"/admin/jobs/job/{job_id}/change/").content.decode()
+    listed = admin_client.get("/admin/jobs/job/", {"provider_cancel": "failed"}).content.decode()
 
     assert "Provider cancel" in page and "failed" in page and "luma refused DELETE (401)" in page
+    assert job_id[:12] in listed and other[:12] not in listed
