@@ -174,6 +174,25 @@ def test_a_task_cancelled_at_the_provider_cancels_the_job(world):
     assert world.runway.cancelled == []
 
 
+def test_a_copy_of_the_output_that_times_out_is_tried_again_and_the_job_still_succeeds(world):
+    job = submit(world)
+    download = world.runway.download
+    failures = [TransientError("runway: output download failed: ReadTimeout")]
+
+    def flaky(url, dest):
+        if failures:
+            raise failures.pop()
+        return download(url, dest)
+
+    world.runway.download = flaky
+    outcomes = drive(world, job.id)
+
+    done = world.ai_jobs.get(job.id)
+    assert Action.RETRY_LATER in [o.action for o in outcomes] and outcomes[-1].action is Action.ACK
+    assert done.status is JobStatus.SUCCEEDED and world.storage.exists(done.outputs[0].key)
+    assert len(world.runway.submissions) == 1
+
+
 def test_check_backs_slow_down_as_the_task_ages_but_never_exceed_the_sqs_cap(world):
     world.runway.polls_to_finish = 1000
     job = submit(world)

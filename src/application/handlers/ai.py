@@ -159,7 +159,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
 
     def collect(self, job: AIJob, provider: RemoteProvider, task: RemoteTask) -> Outcome:
         """Copy the provider's output into our storage at once (their URLs expire)."""
-        job = self.start(job) if job.status is JobStatus.WAITING_PROVIDER else job
+        if job.status is not JobStatus.PROCESSING:  # waiting, or queued again after a failed copy
+            job = self.start(job)
 
         def copy(tmp: Path) -> tuple[Output, ...]:
             if not task.output_urls:
