@@ -81,14 +81,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class JobAdmin(ReadOnlyAdmin):
     list_display = ["short_id", "kind", "status_badge", "model_badge", "production_path", "owner",
                     "attempts", "percent", "created_at"]
-    list_filter = ["status", "kind", "provider", "model", "production_path", "created_at"]
+    list_filter = ["status", "kind", "provider", "model", "production_path", "provider_cancel", "created_at"]
     search_fields = ["id", "owner_id", "batch_id", "prompt", "source", "input_image", "provider_task_id"]
     actions = ["retry_failed", "cancel_queued"]
     fields = ["id", "kind", "status_badge", "owner", "attempts", "stage", "percent", "error", "output_links",
               "batch_link", "created_at", "updated_at", "started_at", "finished_at",
               "source", "preset", "poster_offset_s", "model_badge", "provider", "production_path", "mode",
               "prompt", "input_image", "duration_s", "ratio", "seed", "num_frames", "provider_task_id",
-              "provider_task_history", "submitted_at", "quota_wait_since"]
+              "provider_task_history", "submitted_at", "quota_wait_since",
+              "provider_cancel", "provider_cancel_detail", "provider_cancel_tries"]
     readonly_fields = fields
     list_per_page = 50
 

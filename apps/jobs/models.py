@@ -88,6 +88,9 @@ class Job(models.Model):
     callback_token = models.CharField(max_length=64, null=True)
     provider_task_history = models.TextField(null=True)  # space-separated provider task ids
     quota_wait_since = models.DateTimeField(null=True)
+    provider_cancel = models.CharField(max_length=16, null=True)  # requested/confirmed/gone/failed
+    provider_cancel_detail = models.TextField(null=True)
+    provider_cancel_tries = models.IntegerField(null=True)
 
     class Meta:
         managed = False

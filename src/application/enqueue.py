@@ -180,9 +180,15 @@ class JobService:
     # --- change --------------------------------------------------------------------------------
 
     def cancel(self, job: Job) -> Job:
-        """Cancel a queued or waiting job, or ask a running one to stop at its next checkpoint."""
+        """Cancel a queued or waiting job, or ask a running one to stop at its next checkpoint.
+
+        A job with a paid task at a remote provider also gets a message, committed with the
+        cancel: a worker tells the provider (this process never calls one).
+        """
         cancelled = job.cancel(self.clock.now())
-        self._save(cancelled, expected=job.status)
+        stop = isinstance(cancelled, AIJob) and cancelled.must_stop_at_provider
+        messages = [JobMessage.for_job(cancelled)] if stop else []
+        self._hand_off(self._save(cancelled, expected=job.status, messages=messages), messages)
         return cancelled
 
     def retry(self, job: Job, *, request: IdempotentRequest | None = None) -> Job:

@@ -26,6 +26,19 @@ class Mode(str, Enum):
     IMAGE_TO_VIDEO = "i2v"
 
 
+class ProviderCancel(str, Enum):
+    """Where stopping a cancelled job's paid task at its remote provider stands."""
+
+    REQUESTED = "requested"
+    """The job was cancelled after a paid submission; a worker still has to tell the provider."""
+    CONFIRMED = "confirmed"
+    """The provider accepted the cancel (Runway: cancelled or deleted; Luma: deleted)."""
+    GONE = "gone"
+    """The provider no longer knew the task (404): nothing was left to stop."""
+    FAILED = "failed"
+    """The provider could not be told; ``provider_cancel_detail`` says why. Check its dashboard."""
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -147,8 +160,50 @@ class AIJob(Job):
     callback_token: str | None = None  # unguessable, for provider callbacks (Luma)
     provider_task_history: tuple[str, ...] = ()  # every provider task ever created, oldest first
     quota_wait_since: datetime | None = None  # first refusal for a used-up provider quota
+    provider_cancel: ProviderCancel | None = None  # None: nothing to stop at the provider
+    provider_cancel_detail: str | None = None  # the provider's answer, or why it could not be told
+    provider_cancel_tries: int = 0  # failed tries to reach the provider (transient errors)
 
     kind: JobKind = dataclasses.field(init=False, default=JobKind.AI)
+
+    @property
+    def must_stop_at_provider(self) -> bool:
+        """Cancelled, and the provider still has to be told (a worker does it, never the API)."""
+        return self.status is JobStatus.CANCELLED and self.provider_cancel is ProviderCancel.REQUESTED
+
+    def cancel(self, now: datetime, reason: str = "cancelled on request") -> AIJob:
+        """A job whose paid submission was sent (or may have been) must also stop at the provider."""
+        job = super().cancel(now, reason)
+        if self.provider_task_id or self.submitted_at is not None:
+            job = replace(job, provider_cancel=ProviderCancel.REQUESTED, provider_cancel_detail=None,
+                          provider_cancel_tries=0)
+        return job
+
+    def cancelled_by_provider(self, now: datetime) -> AIJob:
+        """The provider reports the task cancelled (e.g. from its dashboard): nothing to tell it."""
+        job = super().cancel(now, "cancelled at the provider")
+        return replace(job, provider_cancel=ProviderCancel.CONFIRMED,
+                       provider_cancel_detail=f"{self.provider} reported the task cancelled")
+
+    def cancelled_with_task(self, task_id: str, now: datetime) -> AIJob:
+        """The submission answered after the job was cancelled: keep its task id, to stop it."""
+        if self.status is not JobStatus.CANCELLED or self.provider_task_id:
+            raise IllegalTransition(self.id, self.status.value, "cancelled with a task id")
+        return replace(self, provider_task_id=task_id, provider_cancel=ProviderCancel.REQUESTED,
+                       provider_cancel_detail=None, provider_cancel_tries=0, updated_at=now)
+
+    def provider_cancel_ended(self, outcome: ProviderCancel, detail: str, now: datetime) -> AIJob:
+        """Record the provider's final answer to the cancel (confirmed, gone or failed)."""
+        if not self.must_stop_at_provider or outcome is ProviderCancel.REQUESTED:
+            raise IllegalTransition(self.id, self.status.value, f"provider cancel {outcome.value}")
+        return replace(self, provider_cancel=outcome, provider_cancel_detail=detail, updated_at=now)
+
+    def provider_cancel_failed_once(self, detail: str, now: datetime) -> AIJob:
+        """A transient error on the cancel: counted; the worker tries again later."""
+        if not self.must_stop_at_provider:
+            raise IllegalTransition(self.id, self.status.value, "provider cancel retry")
+        return replace(self, provider_cancel_tries=self.provider_cancel_tries + 1,
+                       provider_cancel_detail=detail, updated_at=now)
 
     def mark_submitting(self, now: datetime) -> AIJob:
         """Record that a paid submission is about to be sent (no idempotency key at Runway)."""
@@ -180,5 +235,10 @@ class AIJob(Job):
         return self._to(JobStatus.QUEUED, now, error=reason, provider_task_id=None, submitted_at=None)
 
     def retry(self, now: datetime) -> AIJob:
+        """A new attempt; refused while the old paid task is still being stopped at the provider."""
+        if self.must_stop_at_provider:
+            raise IllegalTransition(self.id, "cancelled (its provider task is still being cancelled)",
+                                    JobStatus.QUEUED.value)
         job = super().retry(now)
-        return replace(job, provider_task_id=None, submitted_at=None, quota_wait_since=None)
+        return replace(job, provider_task_id=None, submitted_at=None, quota_wait_since=None,
+                       provider_cancel=None, provider_cancel_detail=None, provider_cancel_tries=0)

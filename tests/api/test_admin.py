@@ -129,3 +129,24 @@ def test_a_job_page_shows_every_provider_task_the_job_had(admin_client, api, lib
     page = admin_client.get(f"/admin/jobs/job/{job_id}/change/").content.decode()
 
     assert "task-first task-second" in page
+
+
+def test_a_job_page_shows_where_its_provider_cancel_stands(admin_client, api, library):
+    from src.domain.jobs import ProviderCancel
+
+    job_id = submit(api)
+    now = library.clock.now()
+    job = library.ai_jobs.get(job_id)
+    waiting = job.start(now).mark_submitting(now).wait_for_provider("gen-1", now)
+    library.ai_jobs.save(waiting, expected=JobStatus.QUEUED)
+    cancelled = waiting.cancel(now)
+    library.ai_jobs.save(cancelled, expected=JobStatus.WAITING_PROVIDER)
+    failed = cancelled.provider_cancel_ended(ProviderCancel.FAILED, "luma refused DELETE (401)", now)
+    library.ai_jobs.save(failed, expected=JobStatus.CANCELLED)
+
+    other = submit(api)
+    page = admin_client.get(f"/admin/jobs/job/{job_id}/change/").content.decode()
+    listed = admin_client.get("/admin/jobs/job/", {"provider_cancel": "failed"}).content.decode()
+
+    assert "Provider cancel" in page and "failed" in page and "luma refused DELETE (401)" in page
+    assert job_id[:12] in listed and other[:12] not in listed

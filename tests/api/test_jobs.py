@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from src.domain.jobs import Output
+from src.domain.jobs import Output, ProviderCancel
 from src.domain.status import JobStatus
 
 T2V = {"model": "ray-2", "mode": "t2v", "prompt": "a lighthouse at dusk", "duration_s": 5}
@@ -133,6 +134,42 @@ def test_a_queued_job_can_be_cancelled_once(api, library):
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     assert library.ai_jobs.get(job_id).status is JobStatus.CANCELLED
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 409
+
+
+def wait_for_provider(library: Any, job_id: str, task_id: str) -> None:
+    """What a worker does for a remote job: start, submit (paid), keep the provider's task id."""
+    job = start(library, job_id)
+    now = library.clock.now()
+    library.ai_jobs.save(job.mark_submitting(now).wait_for_provider(task_id, now),
+                         expected=JobStatus.PROCESSING)
+
+
+def test_cancelling_a_waiting_remote_job_records_it_and_queues_a_message_for_a_worker(api, library):
+    job_id = submit(api)
+    wait_for_provider(library, job_id, "gen-1")
+    consumer = library.consumer_factory("ai-remote")
+    consumer.ack(consumer.receive(max_messages=10, wait_s=0))  # the submission's message, handled
+
+    response = api.post(f"/api/v1/jobs/{job_id}/cancel")
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    stored = library.ai_jobs.get(job_id)
+    assert stored.provider_cancel is ProviderCancel.REQUESTED  # left to a worker: no provider call here
+    assert stored.provider_cancel_detail is None and stored.provider_cancel_tries == 0
+    queued = consumer.receive(max_messages=10, wait_s=0)
+    assert [json.loads(m.body)["job_id"] for m in queued] == [job_id]
+    assert library.outbox.pending(limit=10) == []  # the message committed with the cancel
+
+
+def test_a_job_still_being_cancelled_at_its_provider_cannot_be_retried_yet(api, library):
+    job_id = submit(api)
+    wait_for_provider(library, job_id, "gen-1")
+    api.post(f"/api/v1/jobs/{job_id}/cancel")
+
+    response = api.post(f"/api/v1/jobs/{job_id}/retry")
+
+    assert response.status_code == 409 and "still being cancelled" in response.json()["detail"]
+    assert library.ai_jobs.get(job_id).status is JobStatus.CANCELLED
 
 
 def test_a_failed_job_is_retried_as_a_new_attempt_of_the_same_job(api, library):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from src.application.messages import JobMessage
 from src.domain.errors import ConcurrentUpdate, JobNotFound, ReelqueueError, ServiceUnavailable
-from src.domain.jobs import AIJob, Mode, Output, VideoJob
+from src.domain.jobs import AIJob, Mode, Output, ProviderCancel, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.db.engine import make_engine
 from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
@@ -346,6 +346,26 @@ def test_a_retried_job_saves_cleared_fields(store):
 
     assert store.ais.get(job.id) == retried
     assert store.ais.get(job.id).provider_task_id is None
+
+
+def test_a_provider_cancel_and_its_outcome_are_stored_with_the_cancelled_job(store):
+    job = ai()
+    store.ais.add([job], [])
+    waiting = job.start(T0).mark_submitting(T0).wait_for_provider("task-7", T0)
+    store.ais.save(waiting, expected=JobStatus.QUEUED)
+    cancelled = waiting.cancel(T0 + timedelta(seconds=1))
+    store.ais.save(cancelled, expected=JobStatus.WAITING_PROVIDER)
+    assert store.ais.get(job.id) == cancelled and cancelled.provider_cancel is ProviderCancel.REQUESTED
+
+    trying = cancelled.provider_cancel_failed_once("runway answered 503", T0 + timedelta(seconds=2))
+    store.ais.save(trying, expected=JobStatus.CANCELLED)
+    later = T0 + timedelta(seconds=3)
+    done = trying.provider_cancel_ended(ProviderCancel.CONFIRMED, "runway accepted", later)
+    store.ais.save(done, expected=JobStatus.CANCELLED)
+
+    stored = store.ais.get(job.id)
+    assert stored == done
+    assert (stored.provider_cancel, stored.provider_cancel_tries) == (ProviderCancel.CONFIRMED, 1)
 
 
 # --- the queue in the jobs' own database ---------------------------------------------------------

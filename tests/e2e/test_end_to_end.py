@@ -231,3 +231,29 @@ def test_200_mixed_jobs_all_succeed_once_with_outputs_in_s3(make_stack, tmp_path
     # seen mid-run; a poll stalled by a loaded 2-core machine may miss one now and then (not a bug)
     assert len(rising) >= 0.9 * len(video_ids), f"progress seen rising for {len(rising)}/{len(video_ids)}"
     assert all(stack.alive(name) for name in ("api", "video", "ai-remote"))
+
+
+def test_cancelling_a_waiting_runway_job_through_the_api_deletes_its_task_at_runway(make_stack) -> None:
+    stack: Stack = make_stack(workers=[ai_remote_worker(concurrency=1)])
+    stack.runway.generation_s = 120.0  # still generating (and billing) when the cancel comes
+    token = stack.create_user("carol")
+    job = stack.submit_ai(token, model="gen4.5", mode="t2v", prompt="a kite over dunes", duration_s=5,
+                          ratio="1280:720", production_path="cinema")
+
+    deadline = time.monotonic() + 60
+    while stack.job(job["id"], token)["status"] != "waiting_provider":
+        assert time.monotonic() < deadline, "the job never reached Runway"
+        time.sleep(0.2)
+    with stack.runway.lock:
+        (task_id,) = stack.runway.tasks
+    cancelled = stack.client(token).post(f"{stack.api_url}/jobs/{job['id']}/cancel", timeout=30)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+    while stack.runway.delete_count(task_id) == 0:  # a worker takes the cancel message to Runway
+        assert time.monotonic() < deadline + 60, "the cancel never reached Runway"
+        time.sleep(0.2)
+    time.sleep(2)  # any duplicate DELETE would come now
+
+    assert stack.runway.delete_count(task_id, status=204) == 1 and stack.runway.delete_count(task_id) == 1
+    assert stack.runway.removed[task_id] == "CANCELLED" and stack.runway.create_count() == 1
+    assert stack.job(job["id"], token)["outputs"] == []

@@ -2,8 +2,10 @@
 
 ``POST /generations/video`` creates a generation (``queued`` -> ``dreaming`` -> ``completed``
 with ``assets.video``, or ``failed`` with ``failure_reason`` when the prompt holds an unsafe
-word); ``GET``/``DELETE /generations/{id}``. On every state change after creation it POSTs
-the generation to its ``callback_url``, trying 3 times 100 ms apart, as Luma documents.
+word); ``GET /generations/{id}``; ``DELETE /generations/{id}`` removes the generation (204,
+then ``GET`` answers 404; an unknown id is 404; each DELETE is recorded, :meth:`delete_count`).
+On every state change after creation it POSTs the generation to its ``callback_url``, trying 3
+times 100 ms apart, as Luma documents.
 
 A create body is checked field by field against ``GenerationRequest`` of Luma's openapi.yaml
 (``lumalabs/lumaai-api``) and the SDK's ``VideoCreateParams`` (``lumalabs/lumaai-python``): the
@@ -68,7 +70,7 @@ class FakeLuma(FakeApiServer):
             if method == "GET":
                 return self.get(generation_id)
             if method == "DELETE":
-                return self.delete(generation_id)
+                return self.record_delete(generation_id, self.delete(generation_id))
         return 404, {"detail": "Not found"}
 
     def create(self, body: Any) -> Answer:

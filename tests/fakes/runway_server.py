@@ -4,7 +4,12 @@
 reports ``THROTTLED`` -> ``PENDING`` -> ``RUNNING`` (with ``progress`` 0-1) -> ``SUCCEEDED``
 (``output``: URLs served by this server) or ``FAILED`` (``failure``/``failureCode``:
 ``SAFETY.INPUT.TEXT`` when the prompt holds an unsafe word, or any documented code queued with
-:meth:`FakeApiServer.fail_next_tasks`); ``DELETE`` cancels a running task or deletes a finished one.
+:meth:`FakeApiServer.fail_next_tasks`). ``DELETE /v1/tasks/{id}`` answers
+204 and cancels a pending, throttled or running task or deletes a finished one; either way the
+task cannot be fetched again (404), as the official SDK documents (``runwayml/sdk-python``,
+``src/runwayml/resources/tasks.py``, ``TasksResource.delete``); an unknown id is 404. Each DELETE
+is recorded (:meth:`delete_count`). :meth:`cancel_elsewhere` plays a task cancelled outside this
+API (the documented ``CANCELLED`` status), which stays visible.
 :meth:`FakeRunway.use_up_daily_quota` makes the next creates answer 429 as the rolling 24-hour
 cap of a model does (nothing created).
 
@@ -50,6 +55,7 @@ FAILURES = {  # the documented failure codes (docs.dev.runwayml.com, "Task failu
     "INTERNAL": "An unexpected error occurred.",
 }
 QUOTA_ERROR = "You have reached the daily limit of generations for this model."
+FINISHED = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp"})
 DATA_URI_MAX_CHARS = 5 * 1024 * 1024  # "under 5MB (1024 x 1024 x 5 bytes)", the encoded URI
@@ -135,6 +141,7 @@ class FakeRunway(FakeApiServer):
         self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
         self.uploads: dict[str, Upload] = {}
         self.fetches: list[Fetch] = []
+        self.removed: dict[str, str] = {}  # task id -> CANCELLED (stopped) or DELETED (was finished)
 
     def use_up_daily_quota(self, creates: int = 1, *, headers: dict[str, str] | None = None) -> None:
         """The next ``creates`` creates are refused with 429 (``headers``: e.g. Retry-After)."""
@@ -161,7 +168,7 @@ class FakeRunway(FakeApiServer):
             if method == "GET":
                 return self.get(task_id)
             if method == "DELETE":
-                return self.delete(task_id)
+                return self.record_delete(task_id, self.delete(task_id))
         return 404, {"error": "Not found"}
 
     def public(self, method: str, path: str, headers: Any, body: Any) -> Answer | None:
@@ -190,15 +197,18 @@ class FakeRunway(FakeApiServer):
         return 200, self.describe(task)
 
     def delete(self, task_id: str) -> Answer:
+        """Cancel a pending/throttled/running task, delete any other; neither can be fetched again."""
         with self.lock:
-            task = self.tasks.get(task_id)
+            task = self.tasks.pop(task_id, None)
             if task is None:
                 return 404, {"error": "Task not found"}
-            if self.status(task) in ("SUCCEEDED", "FAILED", "CANCELLED"):
-                del self.tasks[task_id]  # a finished task is deleted
-            else:
-                task.cancelled = True
+            self.removed[task_id] = "DELETED" if self.status(task) in FINISHED else "CANCELLED"
         return 204, None
+
+    def cancel_elsewhere(self, task_id: str) -> None:
+        """The task is cancelled outside this API (e.g. its dashboard): GET reports CANCELLED."""
+        with self.lock:
+            self.tasks[task_id].cancelled = True
 
     def status(self, task: Task) -> str:
         age = task.age_s()

@@ -90,6 +90,7 @@ class FakeApiServer:
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.create_bodies: list[dict[str, Any]] = []
+        self.create_prompts: list[str] = []  # of every accepted create, kept after a DELETE
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
         self._injected: deque[Injected] = deque()
         self._every: dict[str | None, list[Any]] = {}  # method -> [n, answers, requests counted]
@@ -97,6 +98,7 @@ class FakeApiServer:
         self._failures: deque[str] = deque()  # failure codes for the next created tasks
         self._url_epoch = 0  # output URLs signed before the current epoch have expired
         self._stale_urls = 0  # output URLs still to hand out already expired
+        self.deletes: list[tuple[str, int]] = []  # (task id, status) of each DELETE routed
         self._ids = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -193,8 +195,18 @@ class FakeApiServer:
     def create_count(self, containing: str = "") -> int:
         """Creates accepted (each one billed), optionally only those whose prompt contains a text."""
         with self.lock:
-            return sum(1 for t in self.tasks.values() if containing in t.prompt) if containing \
-                else len(self.create_bodies)
+            return sum(1 for prompt in self.create_prompts if containing in prompt)
+
+    def delete_count(self, task_id: str, *, status: int | None = None) -> int:
+        """DELETEs of ``task_id`` that reached the API (optionally only those answered ``status``)."""
+        with self.lock:
+            return sum(1 for id_, answered in self.deletes
+                       if id_ == task_id and status in (None, answered))
+
+    def record_delete(self, task_id: str, answer: Answer) -> Answer:
+        with self.lock:
+            self.deletes.append((task_id, answer[0]))
+        return answer
 
     def output_url(self, task_id: str) -> str:
         """A URL signed for now: it stops working at the next :meth:`expire_output_urls`."""
@@ -229,6 +241,7 @@ class FakeApiServer:
                         failure_code=self._failures.popleft() if self._failures else None)
             self.tasks[task.id] = task
             self.create_bodies.append(body)
+            self.create_prompts.append(prompt)
             return task
 
     def unsafe(self, task: Task) -> bool:

@@ -19,7 +19,7 @@ from src.application.commands import SubmitAIJob
 from src.application.messages import JobMessage
 from src.application.outcomes import Action, Outcome
 from src.config import Settings
-from src.domain.jobs import AIJob
+from src.domain.jobs import AIJob, ProviderCancel
 from src.domain.status import JobStatus
 from src.infrastructure.memory import FakeClock
 from src.infrastructure.net import UrlPolicy
@@ -315,7 +315,7 @@ def test_output_urls_that_keep_expiring_fail_the_job_after_bounded_refreshes(run
 def test_a_task_cancelled_at_the_provider_cancels_the_job(runway_worker, runway_server):
     job = runway_worker.submit()
     runway_worker.deliver_one()
-    runway_worker.handler.remote["runway"].cancel(runway_worker.job(job.id).provider_task_id)
+    runway_server.cancel_elsewhere(runway_worker.job(job.id).provider_task_id)  # e.g. its dashboard
 
     runway_worker.run_until_done(job.id)
 
@@ -442,3 +442,81 @@ def test_a_veo31_job_sends_its_audio_choice_explicitly(runway_worker, runway_ser
 
     assert runway_worker.job(job.id).audio is bool(audio)
     assert runway_server.create_bodies[0]["audio"] is bool(audio)
+
+
+# --- cancel stops the provider's meter ---
+
+
+def test_cancelling_a_waiting_runway_job_deletes_its_task_once_through_a_worker(runway_worker, runway_server):
+    job = runway_worker.submit()
+    runway_worker.deliver_one()
+    task_id = runway_worker.job(job.id).provider_task_id
+
+    runway_worker.service.cancel(runway_worker.job(job.id))
+    assert runway_server.delete_count(task_id) == 0  # the API side never calls the provider
+    while runway_worker.deliver_one() is not None:  # the cancel message, and the old check-back
+        pass
+
+    done = runway_worker.job(job.id)
+    assert done.status is JobStatus.CANCELLED and done.provider_cancel is ProviderCancel.CONFIRMED
+    assert runway_server.delete_count(task_id, status=204) == 1 and runway_server.delete_count(task_id) == 1
+    assert runway_server.removed[task_id] == "CANCELLED"
+    assert runway_server.create_count() == 1 and done.outputs == ()
+
+
+def test_a_busy_runway_delete_is_tried_again_later_then_recorded(runway_worker, runway_server):
+    job = runway_worker.submit()
+    runway_worker.deliver_one()
+    task_id = runway_worker.job(job.id).provider_task_id
+    runway_worker.service.cancel(runway_worker.job(job.id))
+    runway_server.inject(503, 503, 503, 503)  # the adapter's 3 retries within the call, all busy
+
+    outcomes = []
+    deadline = time.monotonic() + 20
+    while runway_worker.job(job.id).provider_cancel is ProviderCancel.REQUESTED:
+        assert time.monotonic() < deadline
+        outcome = runway_worker.deliver_one()
+        if outcome is None:
+            runway_worker.clock.advance(900)
+            continue
+        outcomes.append(outcome.action)
+
+    assert Action.RETRY_LATER in outcomes
+    assert runway_worker.job(job.id).provider_cancel is ProviderCancel.CONFIRMED
+    assert runway_server.delete_count(task_id, status=204) == 1
+
+
+def test_a_runway_job_cancelled_after_it_finished_there_deletes_the_task_and_downloads_nothing(
+    runway_worker, runway_server
+):
+    job = runway_worker.submit()
+    runway_worker.deliver_one()
+    task_id = runway_worker.job(job.id).provider_task_id
+    time.sleep(runway_server.queue_s + runway_server.generation_s + 0.1)  # SUCCEEDED at Runway
+
+    runway_worker.service.cancel(runway_worker.job(job.id))
+    runway_worker.clock.advance(900)
+    while runway_worker.deliver_one() is not None:
+        runway_worker.clock.advance(900)
+
+    done = runway_worker.job(job.id)
+    assert done.status is JobStatus.CANCELLED and done.outputs == ()
+    assert not any(path.startswith("/outputs/") for _, path, _ in runway_server.requests)
+    assert runway_server.removed[task_id] == "DELETED" and runway_server.delete_count(task_id) == 1
+
+
+def test_cancelling_a_waiting_luma_job_removes_the_generation(luma_server):
+    worker = worker_for(luma_base_url=luma_server.base_url, luma_api_key=luma_server.api_key,
+                        public_base_url="")
+    job = worker.submit(model="ray-2")
+    worker.deliver_one()
+    generation_id = worker.job(job.id).provider_task_id
+
+    worker.service.cancel(worker.job(job.id))
+    while worker.deliver_one() is not None:
+        pass
+
+    done = worker.job(job.id)
+    assert done.provider_cancel is ProviderCancel.CONFIRMED and "luma accepted" in done.provider_cancel_detail
+    assert luma_server.delete_count(generation_id, status=204) == 1
+    assert generation_id not in luma_server.tasks  # removed: a GET now answers 404

@@ -263,10 +263,12 @@ def test_poll_retries_are_bounded_then_transient(luma, luma_server):
 def test_cancel_deletes_the_generation(luma, luma_server):
     task_id = luma.submit(t2v(), input_image_url=None, callback_url=None)
 
-    luma.cancel(task_id)
-    luma.cancel(task_id)  # already gone: nothing to do
+    assert luma.cancel(task_id) is True
+    assert luma.cancel(task_id) is False  # already gone (404): nothing to do, not an error
 
     assert task_id not in luma_server.tasks
+    assert luma_server.delete_count(task_id, status=204) == 1
+    assert luma_server.delete_count(task_id, status=404) == 1
     with pytest.raises(PermanentError, match="not found"):
         luma.poll(task_id)
 

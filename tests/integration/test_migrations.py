@@ -115,3 +115,23 @@ def test_upgrade_accepts_an_engine_and_leaves_it_usable(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM rq_jobs")).scalar() == 0
     engine.dispose()
+
+
+def test_the_provider_cancel_columns_are_added_to_an_existing_database_keeping_its_jobs(empty_url):
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO rq_jobs (id, kind, owner_id, status, attempts, outputs, percent, created_at, "
+            "updated_at) VALUES ('j1', 'ai', 'u1', 'waiting_provider', 1, '[]', 0, "
+            "'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')"
+        )
+
+    upgrade(empty_url, "0004_provider_cancel")
+
+    with engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("rq_jobs")}
+        row = conn.exec_driver_sql("SELECT id, provider_cancel, provider_cancel_tries FROM rq_jobs").one()
+    engine.dispose()
+    assert {"provider_cancel", "provider_cancel_detail", "provider_cancel_tries"} <= columns
+    assert tuple(row) == ("j1", None, None)

@@ -236,22 +236,25 @@ def test_the_create_timeout_defaults_to_60_seconds_like_the_official_sdk():
     assert RunwayProvider(api_key="k").api.create_timeout_s == 60.0
 
 
-def test_cancel_ends_a_running_task(runway, runway_server):
+def test_cancel_ends_a_running_task_which_can_no_longer_be_fetched(runway, runway_server):
     task_id = runway.submit(t2v(), input_image_url=None, callback_url=None)
 
-    runway.cancel(task_id)
+    assert runway.cancel(task_id) is True
 
-    assert runway.poll(task_id).state is RemoteState.CANCELLED
-    assert ("DELETE", f"/v1/tasks/{task_id}", 204) in runway_server.requests
+    assert runway_server.removed[task_id] == "CANCELLED"
+    assert runway_server.delete_count(task_id, status=204) == 1
+    with pytest.raises(PermanentError, match="404"):
+        runway.poll(task_id)
 
 
-def test_cancelling_a_finished_task_deletes_it_and_a_gone_task_is_not_an_error(runway):
+def test_cancelling_a_finished_task_deletes_it_and_a_gone_task_is_not_an_error(runway, runway_server):
     task_id = runway.submit(t2v(), input_image_url=None, callback_url=None)
     poll_until_done(runway, task_id)
 
-    runway.cancel(task_id)
-    runway.cancel(task_id)
+    assert runway.cancel(task_id) is True
+    assert runway.cancel(task_id) is False  # gone (404): nothing left to stop, not an error
 
+    assert runway_server.removed[task_id] == "DELETED"
     with pytest.raises(PermanentError, match="404"):
         runway.poll(task_id)
 

@@ -11,6 +11,7 @@ from src.domain.errors import (
     SubmissionOutcomeUnknown,
     TransientError,
 )
+from src.domain.jobs import ProviderCancel
 from src.domain.status import JobStatus
 from src.infrastructure.memory.inference import Failure
 
@@ -276,7 +277,29 @@ def test_a_task_cancelled_at_the_provider_cancels_the_job(world):
     world.runway.outcome = RemoteState.CANCELLED
     job = submit(world)
     drive(world, job.id)
-    assert world.ai_jobs.get(job.id).status is JobStatus.CANCELLED
+    cancelled = world.ai_jobs.get(job.id)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.provider_cancel is ProviderCancel.CONFIRMED  # nothing left to tell the provider
+    assert world.runway.cancelled == []
+
+
+def test_a_copy_of_the_output_that_times_out_is_tried_again_and_the_job_still_succeeds(world):
+    job = submit(world)
+    download = world.runway.download
+    failures = [TransientError("runway: output download failed: ReadTimeout")]
+
+    def flaky(url, dest):
+        if failures:
+            raise failures.pop()
+        return download(url, dest)
+
+    world.runway.download = flaky
+    outcomes = drive(world, job.id)
+
+    done = world.ai_jobs.get(job.id)
+    assert Action.RETRY_LATER in [o.action for o in outcomes] and outcomes[-1].action is Action.ACK
+    assert done.status is JobStatus.SUCCEEDED and world.storage.exists(done.outputs[0].key)
+    assert len(world.runway.submissions) == 1
 
 
 def test_check_backs_slow_down_as_the_task_ages_but_never_exceed_the_sqs_cap(world):
@@ -401,3 +424,186 @@ def test_a_lock_store_outage_at_release_does_not_hide_the_jobs_outcome(world):
     world.locks.release = release
     assert outcome.action is Action.RETRY_LATER  # waiting for the provider, as without the outage
     assert world.ai_jobs.get(job.id).status is JobStatus.WAITING_PROVIDER
+
+
+# --- cancel stops the provider's meter ---
+
+
+def _cancel_waiting(world, **kw):
+    """A submitted Runway job, then cancelled through the service (as the API does)."""
+    job = submit(world, **kw)
+    world.ai_handler().handle(job.id)
+    world.service().cancel(world.ai_jobs.get(job.id))
+    return world.ai_jobs.get(job.id)
+
+
+def test_a_cancelled_waiting_job_stops_its_task_at_the_provider_once_and_says_so(world):
+    cancelled = _cancel_waiting(world)
+
+    outcome = world.ai_handler().handle(cancelled.id)  # the cancel message
+    again = world.ai_handler().handle(cancelled.id)  # a duplicate delivery
+
+    done = world.ai_jobs.get(cancelled.id)
+    assert outcome.action is Action.ACK and again.action is Action.ACK
+    assert world.runway.cancelled == [cancelled.provider_task_id]
+    assert done.status is JobStatus.CANCELLED and done.provider_cancel is ProviderCancel.CONFIRMED
+    assert done.provider_cancel_detail == "runway accepted the DELETE of task task-1"
+
+
+def test_a_task_the_provider_no_longer_knows_is_recorded_as_gone(world):
+    cancelled = _cancel_waiting(world)
+    world.runway.polls.clear()  # deleted at the provider meanwhile
+
+    world.ai_handler().handle(cancelled.id)
+
+    done = world.ai_jobs.get(cancelled.id)
+    assert done.provider_cancel is ProviderCancel.GONE and "no longer knew" in done.provider_cancel_detail
+
+
+def test_a_transient_provider_error_on_cancel_is_retried_then_the_cancel_goes_through(world):
+    world.runway.cancel_errors.append(TransientError("runway answered 503 to DELETE 4 times"))
+    cancelled = _cancel_waiting(world)
+
+    first = world.ai_handler().handle(cancelled.id)
+    trying = world.ai_jobs.get(cancelled.id)
+    world.clock.advance(first.delay_s)
+    second = world.ai_handler().handle(cancelled.id)
+
+    assert first.action is Action.RETRY_LATER and first.delay_s > 0
+    assert trying.provider_cancel is ProviderCancel.REQUESTED and trying.provider_cancel_tries == 1
+    assert "503" in trying.provider_cancel_detail
+    assert second.action is Action.ACK
+    assert world.ai_jobs.get(cancelled.id).provider_cancel is ProviderCancel.CONFIRMED
+
+
+def test_a_provider_that_keeps_failing_the_cancel_is_given_up_on_and_recorded(world):
+    world.runway.cancel_errors.extend([TransientError("connection refused")] * 10)
+    cancelled = _cancel_waiting(world)
+
+    outcomes = drive(world, cancelled.id)
+
+    done = world.ai_jobs.get(cancelled.id)
+    assert [o.action for o in outcomes] == [Action.RETRY_LATER] * 2 + [Action.ACK]  # max_attempts=3
+    assert done.provider_cancel is ProviderCancel.FAILED
+    assert "gave up after 3 attempts" in done.provider_cancel_detail
+    assert world.runway.cancelled == []
+
+
+def test_a_refused_or_crashing_cancel_is_recorded_and_never_escapes_the_handler(world):
+    world.runway.cancel_errors.extend([
+        PermanentError("runway refused DELETE (401): the API key was not accepted"), RuntimeError("boom"),
+    ])
+    refused = _cancel_waiting(world)
+    crashing = _cancel_waiting(world)
+
+    world.ai_handler().handle(refused.id)
+    outcome = world.ai_handler().handle(crashing.id)
+
+    assert world.ai_jobs.get(refused.id).provider_cancel is ProviderCancel.FAILED
+    assert "API key" in world.ai_jobs.get(refused.id).provider_cancel_detail
+    assert outcome.action is Action.RETRY_LATER and "boom" in outcome.reason
+
+
+def test_a_cancel_while_the_submission_is_on_its_way_stops_the_task_once_its_id_is_known(world):
+    job = submit(world)
+    service = world.service()
+    original = world.runway.submit
+
+    def cancel_during_submit(job_, **kw):
+        task_id = original(job_, **kw)
+        service.cancel(world.ai_jobs.get(job.id))  # the API, while Runway is answering
+        return task_id
+
+    world.runway.submit = cancel_during_submit
+    outcome = world.ai_handler().handle(job.id)
+    world.ai_handler().handle(job.id)  # the API's cancel message
+
+    done = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.ACK
+    assert done.status is JobStatus.CANCELLED and done.provider_task_id == "task-1"
+    assert done.provider_cancel is ProviderCancel.CONFIRMED
+    assert world.runway.cancelled == ["task-1"]  # reached once, by the submitting worker
+
+
+def test_a_cancel_between_the_workers_load_and_its_submit_means_nothing_is_submitted(world):
+    job = submit(world)
+    service = world.service()
+    handler = world.ai_handler()
+    original = handler.start
+
+    def start_then_cancel(job_):
+        started = original(job_)
+        service.cancel(started)  # lands after the load, before the paid request
+        return started
+
+    handler.start = start_then_cancel
+    outcome = handler.handle(job.id)
+
+    done = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.ACK and done.status is JobStatus.CANCELLED
+    assert world.runway.submissions == [] and world.runway.cancelled == []
+    assert done.provider_cancel is None  # nothing was paid for, so nothing to stop
+
+
+def test_a_poll_that_finds_success_for_a_job_cancelled_meanwhile_downloads_nothing(world):
+    world.runway.polls_to_finish = 1
+    job = submit(world)
+    world.ai_handler().handle(job.id)
+    waiting = world.ai_jobs.get(job.id)
+    world.ai_jobs.save(waiting.start(world.clock.now()), expected=JobStatus.WAITING_PROVIDER)  # redelivery
+    service = world.service()
+    original = world.runway.poll
+    downloads = []
+    world.runway.download = lambda url, dest: downloads.append(url)
+
+    def cancel_during_poll(task_id):
+        service.cancel(world.ai_jobs.get(job.id))
+        return original(task_id)
+
+    world.runway.poll = cancel_during_poll
+    outcome = world.ai_handler().handle(job.id)
+
+    done = world.ai_jobs.get(job.id)
+    assert outcome.action is Action.ACK and done.status is JobStatus.CANCELLED
+    assert downloads == [] and done.outputs == ()
+    assert not any(key.startswith(f"outputs/{job.id}") for key in world.storage.objects)
+    assert done.provider_cancel is ProviderCancel.CONFIRMED  # the finished task was deleted
+
+
+def test_a_cancel_message_while_another_worker_holds_the_job_comes_back_later(world):
+    cancelled = _cancel_waiting(world)
+    held = world.locks.acquire(f"job:{cancelled.id}", ttl_ms=60_000)
+
+    outcome = world.ai_handler().handle(cancelled.id)
+    world.locks.release(held)
+    world.clock.advance(outcome.delay_s)
+    world.ai_handler().handle(cancelled.id)
+
+    assert outcome.action is Action.RETRY_LATER
+    assert world.runway.cancelled == [cancelled.provider_task_id]
+
+
+def test_a_cancelled_job_whose_submission_outcome_is_unknown_says_nothing_could_be_stopped(world):
+    job = submit(world)
+    started = world.ai_jobs.get(job.id).start(world.clock.now())
+    world.ai_jobs.save(started, expected=JobStatus.QUEUED)
+    submitting = started.mark_submitting(world.clock.now())
+    world.ai_jobs.save(submitting, expected=JobStatus.PROCESSING)  # then the worker died
+    world.service().cancel(submitting)
+
+    world.ai_handler().handle(job.id)
+
+    done = world.ai_jobs.get(job.id)
+    assert done.provider_cancel is ProviderCancel.FAILED and "dashboard" in done.provider_cancel_detail
+    assert world.runway.submissions == [] and world.runway.cancelled == []
+
+
+def test_a_cancelled_wan_job_asks_no_provider_anything(world):
+    job = submit(world, model="wan_local", mode="t2v", input_image=None)
+    depth = world.broker.depth("ai-gpu")
+
+    world.service().cancel(world.ai_jobs.get(job.id))
+    outcome = world.ai_handler().handle(job.id)
+
+    assert outcome.action is Action.ACK and world.ai_jobs.get(job.id).provider_cancel is None
+    assert world.broker.depth("ai-gpu") == depth and world.generator.calls == []

@@ -5,7 +5,7 @@ import pytest
 from src.application.commands import SubmitAIJob, SubmitVideoJob
 from src.application.enqueue import InlineRelay, JobService, Reconciler
 from src.domain.errors import ConcurrentUpdate, IllegalTransition, ValidationError
-from src.domain.jobs import AIJob, VideoJob
+from src.domain.jobs import AIJob, ProviderCancel, VideoJob
 from src.domain.paths import UnknownPathPolicy
 from src.domain.status import JobStatus
 from src.infrastructure.memory import InMemoryDatabase, InMemoryJobRepository, InMemoryOutbox
@@ -196,3 +196,46 @@ def test_with_the_queue_in_the_jobs_database_a_retry_commits_its_message_with_th
     assert same.videos.get(job.id).status is JobStatus.QUEUED
     assert world.broker.depth("video") == 2 and same.outbox.pending(limit=10) == []
 
+
+
+# --- cancel reaches the provider (through a worker, never from here) ---
+
+
+def _waiting(world):
+    """A Runway job whose paid task exists: submitted and waiting for the provider."""
+    job = world.service().submit_ai(ai())
+    world.ai_handler().handle(job.id)
+    return world.ai_jobs.get(job.id)
+
+
+def test_cancelling_a_waiting_remote_job_records_it_and_queues_one_message_for_a_worker(world):
+    waiting = _waiting(world)
+    depth = world.broker.depth("ai-remote")
+
+    cancelled = world.service().cancel(waiting)
+
+    stored = world.ai_jobs.get(waiting.id)
+    assert stored.status is JobStatus.CANCELLED and stored.provider_cancel is ProviderCancel.REQUESTED
+    assert cancelled == stored
+    assert world.broker.depth("ai-remote") == depth + 1
+    assert json.loads(world.broker.bodies("ai-remote")[-1])["job_id"] == waiting.id
+    assert world.runway.cancelled == []  # the API side never calls a provider
+
+
+def test_cancelling_a_remote_job_never_submitted_queues_nothing_and_it_is_never_submitted(world):
+    job = world.service().submit_ai(ai())
+    depth = world.broker.depth("ai-remote")
+
+    world.service().cancel(job)
+    world.ai_handler().handle(job.id)  # its original message still arrives
+
+    assert world.broker.depth("ai-remote") == depth
+    assert world.ai_jobs.get(job.id).provider_cancel is None
+    assert world.runway.submissions == [] and world.runway.cancelled == []
+
+
+def test_a_job_whose_provider_task_is_still_being_stopped_cannot_be_retried_yet(world):
+    cancelled = world.service().cancel(_waiting(world))
+
+    with pytest.raises(IllegalTransition, match="still being cancelled"):
+        world.service().retry(cancelled)

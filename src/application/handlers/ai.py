@@ -23,6 +23,7 @@ from src.application.workflows import workflow_for
 from src.domain.catalogue import CATALOGUE, WorkerType
 from src.domain.errors import (
     ConcurrentUpdate,
+    Interrupted,
     OutputExpired,
     PermanentError,
     QuotaExhausted,
@@ -30,7 +31,7 @@ from src.domain.errors import (
     SubmissionOutcomeUnknown,
     TransientError,
 )
-from src.domain.jobs import AIJob, Output
+from src.domain.jobs import AIJob, Output, ProviderCancel
 from src.domain.sources import is_url
 from src.domain.status import JobStatus
 
@@ -88,7 +89,12 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         self.poll_schedule = poll_schedule
         self.input_url_expires_s = input_url_expires_s
 
+    def settled(self, job: AIJob) -> bool:
+        return job.status.is_terminal and not job.must_stop_at_provider
+
     def run(self, job: AIJob, should_stop: Stopper) -> Outcome:
+        if job.must_stop_at_provider:
+            return self.stop_at_provider(job)
         spec = CATALOGUE.get(job.model)
         if spec is None:
             return self._fail_now(job, PermanentError(f"model {job.model!r} is not in the catalogue"))
@@ -145,6 +151,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
             return self.settle_failure(job, exc)
         job_log(log, job).info("submitted to %s as task %s", job.provider, task_id)
         job = self._save_task_id(job, task_id)
+        if job.must_stop_at_provider:  # cancelled while the submission was on its way
+            return self.stop_at_provider(job)
         self.progress.record(job.id, stage="generating", percent=0)
         return Outcome.retry_later(self.poll_schedule.min_delay_s, "waiting for the provider")
 
@@ -163,19 +171,25 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
             return self._check_back(job, reason=f"provider task {task.state.value}")
         if task.state is RemoteState.CANCELLED:
             now = self.clock.now()
-            self.finish(job, lambda j: j.cancel(now, "cancelled at the provider"))
+            self.finish(job, lambda j: j.cancelled_by_provider(now))
             return Outcome.ack("cancelled at the provider")
         if task.state is RemoteState.FAILED:
             return self._task_failed(job, task)
+        current = self.jobs.get(job.id)
+        if current.must_stop_at_provider:  # cancelled while polling: fetch nothing, stop the task
+            return self.stop_at_provider(current)
         return self.collect(job, provider, task)
 
     def collect(self, job: AIJob, provider: RemoteProvider, task: RemoteTask) -> Outcome:
         """Copy the provider's output into our storage at once (their URLs expire)."""
-        job = self.start(job) if job.status is JobStatus.WAITING_PROVIDER else job
+        if job.status is not JobStatus.PROCESSING:  # waiting, or queued again after a failed copy
+            job = self.start(job)
 
         def copy(tmp: Path) -> tuple[Output, ...]:
+            self._unless_cancelled(job)
             self.progress.record(job.id, stage="uploading", percent=0)
             self._download(job, provider, task, tmp / "video.mp4")
+            self._unless_cancelled(job)
             return (self._store(job, tmp / "video.mp4"),)
 
         return self.produce(job, copy)
@@ -233,6 +247,57 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         job_log(log, job).log(level, "%s (checked again in %ss): %s", reason, delay_s, exc)
         return Outcome.retry_later(delay_s, reason)
 
+    def _unless_cancelled(self, job: AIJob) -> None:
+        """A job cancelled meanwhile fetches and stores nothing (its cancel message stops the task)."""
+        if self.jobs.get(job.id).status is JobStatus.CANCELLED:
+            raise Interrupted("the job was cancelled")
+
+    # --- cancel at the provider ----------------------------------------------------------------
+
+    def stop_at_provider(self, job: AIJob) -> Outcome:
+        """Tell the provider to stop (or delete) a cancelled job's paid task; record its answer.
+
+        A transient error is tried again later, a bounded number of times (the retry policy),
+        then recorded as failed; nothing here escapes to the worker loop.
+        """
+        if not job.provider_task_id:
+            return self._cancel_ended(job, ProviderCancel.FAILED, (
+                f"a submission to {job.provider} was started but its task id was never recorded; "
+                "nothing could be cancelled. Check the provider's dashboard."
+            ))
+        try:
+            accepted = self._provider(self.remote, job).cancel(job.provider_task_id)
+        except PermanentError as exc:
+            return self._cancel_ended(job, ProviderCancel.FAILED, str(exc))
+        except Exception as exc:  # noqa: BLE001 - transient or unexpected: tried again, bounded
+            return self._cancel_again_later(job, exc)
+        if accepted:
+            return self._cancel_ended(job, ProviderCancel.CONFIRMED,
+                                      f"{job.provider} accepted the DELETE of task {job.provider_task_id}")
+        return self._cancel_ended(job, ProviderCancel.GONE,
+                                  f"{job.provider} no longer knew task {job.provider_task_id}")
+
+    def _cancel_ended(self, job: AIJob, outcome: ProviderCancel, detail: str) -> Outcome:
+        self.transition(job, job.provider_cancel_ended(outcome, detail, self.clock.now()))
+        log_ = job_log(log, job)
+        if outcome is ProviderCancel.FAILED:
+            log_.error("could not cancel the task at %s: %s", job.provider, detail)
+        else:
+            log_.info("provider cancel %s: %s", outcome.value, detail)
+        return Outcome.ack(f"provider cancel {outcome.value}")
+
+    def _cancel_again_later(self, job: AIJob, exc: Exception) -> Outcome:
+        error = exc if isinstance(exc, TransientError) else TransientError(
+            f"unexpected {type(exc).__name__}: {exc}"
+        )
+        decision = self.retry_policy.decide(job.provider_cancel_tries + 1, error)
+        if isinstance(decision, GiveUp):
+            return self._cancel_ended(job, ProviderCancel.FAILED, decision.reason)
+        self.transition(job, job.provider_cancel_failed_once(str(error), self.clock.now()))
+        job_log(log, job).warning("could not cancel the task at %s yet, retrying in %ss: %s",
+                                  job.provider, decision.delay_s, error)
+        return Outcome.retry_later(decision.delay_s, f"provider cancel: {error}")
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _save_task_id(self, job: AIJob, task_id: str) -> AIJob:
@@ -259,6 +324,9 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
                 current = self.jobs.get(job.id)
                 if current.provider_task_id == task_id:
                     return current
+                if current.status is JobStatus.CANCELLED and not current.provider_task_id:
+                    # cancelled while the submission was on its way: keep the id to stop the task
+                    return self.transition(current, current.cancelled_with_task(task_id, self.clock.now()))
                 raise
             time.sleep(delay_s)
             delay_s = min(delay_s * 2, 5.0)

@@ -71,7 +71,7 @@ class JobHandler(Generic[J]):
         self._held[job_id] = lock
         try:
             job = self.jobs.get(job_id)
-            if job.status.is_terminal:
+            if self.settled(job):
                 return Outcome.ack(f"already {job.status.value}")
             return self.run(job, self._stopper(job_id, shutting_down))
         except ConcurrentUpdate as exc:
@@ -91,9 +91,9 @@ class JobHandler(Generic[J]):
     def _locked_elsewhere(self, job_id: str) -> Outcome:
         """Never run a job twice at once; but if its holder died, its lock only expires later,
         so a job that is not finished is checked again then instead of being dropped."""
-        status = self.jobs.get(job_id).status
-        if status.is_terminal:
-            return Outcome.ack(f"already {status.value}")
+        job = self.jobs.get(job_id)
+        if self.settled(job):
+            return Outcome.ack(f"already {job.status.value}")
         return Outcome.retry_later(self.locked_recheck_s, "another worker holds this job")
 
     def renew_lock(self, job_id: str) -> bool:
@@ -101,7 +101,12 @@ class JobHandler(Generic[J]):
         lock = self._held.get(job_id)
         return lock is not None and self.locks.extend(lock, ttl_ms=self.lock_ttl_ms)
 
+    def settled(self, job: J) -> bool:
+        """Nothing left to do for this job: a delivery is acknowledged untouched."""
+        return job.status.is_terminal
+
     def run(self, job: J, should_stop: Stopper) -> Outcome:
+        """Handle a job that is not :meth:`settled`."""
         raise NotImplementedError
 
     # --- shared steps -----------------------------------------------------------------------

@@ -69,7 +69,10 @@ class RemoteProvider(Protocol):
     def poll(self, task_id: str) -> RemoteTask:
         ...
 
-    def cancel(self, task_id: str) -> None:
+    def cancel(self, task_id: str) -> bool:
+        """Ask the provider to stop (or delete) a task: True when it accepted, False when it no
+        longer knew the task (404, nothing left to stop). :class:`TransientError` when it could
+        not be reached or was busy (worth trying again), :class:`PermanentError` when it refused."""
         ...
 
     def download(self, url: str, dest: Path) -> int:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from src.application.messages import JobMessage
 from src.application.ports import Clock, KeptAnswer, OutboxEntry
 from src.domain.errors import ConcurrentUpdate, JobNotFound
-from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, VideoJob
+from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, ProviderCancel, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.db.engine import OneStatement
@@ -55,6 +55,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     if isinstance(job, AIJob):
         row["mode"] = job.mode.value
         row["provider_task_history"] = " ".join(job.provider_task_history) or None
+        row["provider_cancel"] = job.provider_cancel.value if job.provider_cancel else None
     row.update((name, to_db(row[name])) for name in _TIMES & row.keys())
     return row
 
@@ -66,6 +67,10 @@ def row_to_job(kind: type[J], row: Mapping[Any, Any]) -> J:
     if "mode" in values:
         values["mode"] = Mode(values["mode"])
         values["provider_task_history"] = tuple((values["provider_task_history"] or "").split())
+    if "provider_cancel" in values:
+        cancel = values["provider_cancel"]
+        values["provider_cancel"] = ProviderCancel(cancel) if cancel else None
+        values["provider_cancel_tries"] = values["provider_cancel_tries"] or 0
     values.update({name: from_db(values[name]) for name in _TIMES & values.keys()})
     return kind(**values)
 

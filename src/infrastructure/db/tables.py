@@ -68,6 +68,10 @@ jobs = Table(
     Column("callback_token", String(64), nullable=True),
     Column("provider_task_history", Text, nullable=True),  # space-separated task ids, oldest first
     Column("quota_wait_since", DateTime(timezone=True), nullable=True),
+    # stopping a cancelled AI job's paid task at its provider (see ProviderCancel)
+    Column("provider_cancel", String(16), nullable=True),
+    Column("provider_cancel_detail", Text, nullable=True),
+    Column("provider_cancel_tries", Integer, nullable=True),
     Index("ix_rq_jobs_owner_created", "owner_id", "created_at"),
     Index("ix_rq_jobs_status", "status"),
     Index("ix_rq_jobs_batch", "batch_id"),

@@ -86,12 +86,16 @@ class ApiClient:
     def __repr__(self) -> str:  # never show the headers (they hold the key)
         return f"ApiClient(provider={self.provider!r}, base_url={self.base_url!r})"
 
-    def call(self, method: str, path: str, *, body: Any = None, creates: bool = False) -> requests.Response:
-        """Send one request; ``creates`` marks a paid create whose outcome may become unknown."""
+    def call(self, method: str, path: str, *, body: Any = None, creates: bool = False,
+             answers: frozenset[int] = frozenset()) -> requests.Response:
+        """Send one request; ``creates`` marks a paid create whose outcome may become unknown;
+        ``answers`` are error statuses the caller handles itself (returned, not raised)."""
         if creates:
             return self._create(method, path, body)
         for attempt in range(self.max_retries + 1):
             response = self._send(method, path, body, creates=False)
+            if response.status_code in answers:
+                return response
             if response.status_code not in RETRY_STATUSES:
                 return self._checked(method, path, response)
             retry_after = retry_after_s(response)

@@ -34,6 +34,7 @@ STATES = {
 DREAMING_PROGRESS = 50.0  # Luma reports no percentage while dreaming
 DEFAULT_RATIO = "16:9"  # Luma's own default (openapi.yaml AspectRatio), also for image-to-video
 DEFAULT_DURATION_S = 5
+GONE = frozenset({404})  # a DELETE of a generation Luma no longer knows
 
 ImageSize = Callable[[str], tuple[int, int]]
 """Maps a job's input image (a storage key or a URL) to its (width, height) in pixels."""
@@ -96,12 +97,12 @@ class LumaProvider:
         data = json_of(self.api.call("GET", f"/generations/{task_id}"), "luma")
         return to_task(task_id, data)
 
-    def cancel(self, task_id: str) -> None:
-        """Luma cancels by deleting the generation; one already gone needs nothing."""
-        try:
-            self.api.call("DELETE", f"/generations/{task_id}")
-        except PermanentError as exc:
-            log.info("luma generation %s could not be deleted: %s", task_id, exc)
+    def cancel(self, task_id: str) -> bool:
+        """``DELETE /generations/{id}`` removes the generation (Luma documents no other cancel;
+        whether removing a running one stops its billing is not documented). False when Luma no
+        longer knows it (404)."""
+        response = self.api.call("DELETE", f"/generations/{task_id}", answers=GONE)
+        return response.status_code not in GONE
 
     def download(self, url: str, dest: Path) -> int:
         return self.downloader.download(url, dest)

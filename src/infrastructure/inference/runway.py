@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 API_VERSION = "2024-11-06"
+GONE = frozenset({404})  # a DELETE of a task Runway no longer knows
 STATES = {
     "PENDING": RemoteState.PENDING,
     "THROTTLED": RemoteState.PENDING,
@@ -146,12 +147,11 @@ class RunwayProvider:
         data = json_of(self.api.call("GET", f"/v1/tasks/{task_id}"), "runway")
         return to_task(task_id, data)
 
-    def cancel(self, task_id: str) -> None:
-        """Cancel a running task (or delete a finished one); an unknown task is already gone."""
-        try:
-            self.api.call("DELETE", f"/v1/tasks/{task_id}")
-        except PermanentError as exc:
-            log.info("runway task %s could not be cancelled: %s", task_id, exc)
+    def cancel(self, task_id: str) -> bool:
+        """``DELETE /v1/tasks/{id}``: cancels a pending, throttled or running task, deletes a
+        finished one. False when Runway no longer knows the task (404): nothing left to stop."""
+        response = self.api.call("DELETE", f"/v1/tasks/{task_id}", answers=GONE)
+        return response.status_code not in GONE
 
     def download(self, url: str, dest: Path) -> int:
         return self.downloader.download(url, dest)

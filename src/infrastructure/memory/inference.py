@@ -53,12 +53,13 @@ class FakeRemoteProvider:
 
     def __init__(self, *, polls_to_finish: int = 2, outcome: RemoteState = RemoteState.SUCCEEDED,
                  submit_errors: list[Exception] | None = None, failures: list[Failure] | None = None,
-                 expired_downloads: int = 0) -> None:
+                 expired_downloads: int = 0, cancel_errors: list[Exception] | None = None) -> None:
         self.polls_to_finish = polls_to_finish
         self.outcome = outcome
         self.submit_errors = list(submit_errors or [])
         self.failures = list(failures or [])
         self.expired_downloads = expired_downloads
+        self.cancel_errors = list(cancel_errors or [])  # raised by the next cancels, in order
         self.submissions: list[tuple[AIJob, str | None, str | None]] = []
         self.polls: dict[str, int] = {}
         self.task_failures: dict[str, Failure] = {}
@@ -96,8 +97,12 @@ class FakeRemoteProvider:
                               output_urls=(f"https://provider.example/{task_id}.mp4?sig={signed}",))
         return RemoteTask(task_id=task_id, state=self.outcome)
 
-    def cancel(self, task_id: str) -> None:
+    def cancel(self, task_id: str) -> bool:
+        """Stops and forgets the task (a later poll finds it unknown); False for an unknown one."""
+        if self.cancel_errors:
+            raise self.cancel_errors.pop(0)
         self.cancelled.append(task_id)
+        return self.polls.pop(task_id, None) is not None
 
     def download(self, url: str, dest: Path) -> int:
         self.downloads.append(url)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_idempotency_keys"
-down_revision = "0003_provider_tasks"
+down_revision = "0004_provider_cancel"
 branch_labels = None
 depends_on = None
 
