@@ -7,7 +7,6 @@ is saved locally. Operators run it by hand after setting a key; CI runs it again
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
@@ -29,6 +28,7 @@ TERMINAL = (RemoteState.SUCCEEDED, RemoteState.FAILED, RemoteState.CANCELLED)
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization"})
 SECRET_NAME = re.compile(r"(?:^|_)(?:api_?key|key|token|secret|password|signature)s?$")
 PROMPT = "a paper boat drifting on a calm pond, soft morning light"
+SMOKE_IMAGE = "smoke.png"  # a plain 1280x720 PNG made on the spot, sent inline (a data URI)
 MAX_SHOWN_CHARS = 2000  # an answer longer than this is cut in the transcript
 
 
@@ -53,9 +53,9 @@ def plan(provider: str) -> SmokePlan:
               "created_at": now, "updated_at": now}
     if provider == "runway":  # gen4_turbo is Runway's cheapest model; it needs an image
         job = AIJob(model="gen4_turbo", provider="runway", mode=Mode.IMAGE_TO_VIDEO, duration_s=2,
-                    ratio="1280:720", input_image="smoke.png", **common)  # type: ignore[arg-type]
+                    ratio="1280:720", input_image=SMOKE_IMAGE, **common)  # type: ignore[arg-type]
         return SmokePlan(provider="runway", key_setting="REELQUEUE_RUNWAY_API_KEY", job=job,
-                         image_url=_png_data_uri(1280, 720),
+                         image_url=None,  # the adapter sends the stored image inline, as in production
                          cost="about 10 Runway credits (2 s of gen4_turbo)")
     if provider == "luma":
         job = AIJob(model="ray-flash-2", provider="luma", mode=Mode.TEXT_TO_VIDEO, duration_s=5,
@@ -101,13 +101,20 @@ def _confirm(smoke: SmokePlan, *, out: TextIO, stdin: TextIO, yes: bool) -> None
 def _provider(settings: Settings, provider: str, session: requests.Session) -> RemoteProvider:
     if provider == "runway":
         from src.infrastructure.inference.runway import RunwayProvider
+        from src.infrastructure.memory import InMemoryStorage
 
+        storage = InMemoryStorage()
+        storage.put_bytes(SMOKE_IMAGE, _png(1280, 720), "image/png")
         return RunwayProvider(api_key=settings.runway_api_key, base_url=settings.runway_base_url,
-                              timeout_s=settings.provider_timeout_s, session=session)
+                              timeout_s=settings.provider_timeout_s,
+                              create_timeout_s=settings.provider_create_timeout_s, session=session,
+                              storage=storage)
     from src.infrastructure.inference.luma import LumaProvider
 
     return LumaProvider(api_key=settings.luma_api_key, base_url=settings.luma_base_url,
-                        timeout_s=settings.provider_timeout_s, session=session, resolution="540p")
+                        timeout_s=settings.provider_timeout_s,
+                        create_timeout_s=settings.provider_create_timeout_s, session=session,
+                        resolution="540p")
 
 
 def _poll(adapter: RemoteProvider, task_id: str, *, out: TextIO, poll_s: float,
@@ -182,12 +189,12 @@ def _secret_name(name: Any) -> bool:
     return SECRET_NAME.search(words) is not None
 
 
-def _png_data_uri(width: int, height: int) -> str:
+def _png(width: int, height: int) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (70, 130, 180)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
 
 
 def _text(value: str | bytes) -> str:
