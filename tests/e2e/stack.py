@@ -64,6 +64,7 @@ AWS_DUMMY = {
 }
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RUNNING = frozenset({"processing", "waiting_provider"})
+PAGE_LIMIT = 200  # the API's largest page (GET /jobs refuses a larger limit)
 
 
 def free_port() -> int:
@@ -407,7 +408,7 @@ class Stack:
         session = self.client(token or self.staff_token())
         results: list[dict[str, Any]] = []
         url: str | None = f"{self.api_url}/jobs"
-        params: dict[str, Any] | None = {"limit": 500, **filters}
+        params: dict[str, Any] | None = {"limit": PAGE_LIMIT, **filters}
         while url:
             answer = session.get(url, params=params, timeout=30)
             _expect(answer, 200)
@@ -464,7 +465,7 @@ class Stack:
                 try:
                     sent_s = time.monotonic()
                     answer = session.get(f"{self.api_url}/jobs", timeout=10,
-                                         params={"status": "processing", "limit": 500})
+                                         params={"status": "processing", "limit": PAGE_LIMIT})
                     if answer.status_code == 200:
                         for view in answer.json()["results"]:
                             self._record(sent_s, view, by="watch")
