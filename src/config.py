@@ -448,8 +448,8 @@ def _companions(settings: Settings) -> list[str]:
 
 
 def _retry_delays(settings: Settings) -> list[str]:
-    if settings.retry_max_delay_s >= settings.retry_base_delay_s:
-        return []
+    if settings.retry_max_delay_s <= 0 or settings.retry_max_delay_s >= settings.retry_base_delay_s:
+        return []  # a delay of 0 or less is its own rule's
     return [f"{variable('retry_max_delay_s')}={settings.retry_max_delay_s:g}: must be at least "
             f"{variable('retry_base_delay_s')} ({settings.retry_base_delay_s:g})"]
 
