@@ -241,7 +241,7 @@ def _number(text: str) -> float:
 
 # --- one rule per field --------------------------------------------------------------------------
 
-Check = Callable[[Any], "str | None"]
+Check = Callable[[Any], str | None]
 
 
 def _allowed(kind: Any) -> Check:
