@@ -148,7 +148,7 @@ class Settings:
             if raw is None:
                 continue
             try:
-                values[f.name] = _convert(hints[f.name], raw, f.name)
+                values[f.name] = _convert(hints[f.name], raw)
             except ValueError as exc:
                 problems.append(f"{variable(f.name)}={shown(f.name, raw)}: {exc}")
         values.update(overrides)
@@ -183,13 +183,14 @@ def shown(name: str, value: object) -> str:
 
 
 def _mask_password(text: str) -> str:
-    return re.sub(r"(://[^/@:]*:)[^/@]*@", rf"\g<1>{MASK}@", text)
+    text = re.sub(r"(://[^/@:]*:)[^/]*@", rf"\g<1>{MASK}@", text)  # user:password@host
+    return re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{MASK}", text)  # ?password=...
 
 
 # --- conversion ----------------------------------------------------------------------------------
 
 
-def _convert(kind: Any, raw: str, name: str) -> Any:
+def _convert(kind: Any, raw: str) -> Any:
     """``raw`` as the field's type; raises ValueError saying what is allowed."""
     text = raw.strip()
     if get_origin(kind) is Literal:

@@ -138,10 +138,16 @@ def test_a_key_is_never_shown_in_the_message():
     ("DATABASE_URL", "postgresql+psycopg2://jobs:hunter2hunter2@db.example.com:5x32/jobs"),
     ("DATABASE_URL", "mysql://jobs:hunter2hunter2@db.example.com/jobs"),
     ("REDIS_URL", "redis://:hunter2hunter2@cache.example.com:port/0"),
+    ("DATABASE_URL", "postgresql+psycopg2://jobs:hunter2@hunter2@db.example.com:5x32/jobs"),
 ])
 def test_a_password_in_a_url_is_masked(name, url):
     error = refusal({f"REELQUEUE_{name}": url})
     assert "hunter2" not in str(error) and "***@" in str(error) and f"REELQUEUE_{name}" in str(error)
+
+
+def test_a_password_in_a_query_is_masked():
+    error = refusal({"REELQUEUE_DATABASE_URL": "oracle://db.example.com/jobs?user=jobs&password=hunter2"})
+    assert "hunter2" not in str(error) and "password=***" in str(error)
 
 
 # --- rules between settings, and per process --------------------------------------------------------
