@@ -12,8 +12,6 @@ import os
 import re
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from apps.reelqueue_api.database import django_database
 from src.config import FALSE, TRUE, Process, Settings, SettingsError, variable
 
@@ -39,6 +37,9 @@ def _own_problems() -> list[str]:
     if debug not in (*TRUE, *FALSE):
         problems.append(f"{variable('debug')}={debug!r}: not a yes/no value; allowed: "
                         f"{', '.join(TRUE)} or {', '.join(FALSE)}")
+    if not _env("SECRET_KEY") and debug not in TRUE:
+        problems.append(f"{variable('secret_key')} is empty: the API needs a secret key "
+                        f"(or {variable('debug')}=1 for local development)")
     rate = _env("THROTTLE_USER_POSTS", "60/minute").strip()
     if not THROTTLE_RATE.fullmatch(rate):
         problems.append(f"{variable('throttle_user_posts')}={rate!r}: not a rate; allowed: "
@@ -62,11 +63,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 REELQUEUE = _library_settings()
 
 DEBUG = _flag("DEBUG")
-SECRET_KEY = _env("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("set REELQUEUE_SECRET_KEY (or REELQUEUE_DEBUG=1 for local development)")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = _env("SECRET_KEY") or "insecure-development-key-do-not-use-in-production"  # DEBUG only
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS", "")
 

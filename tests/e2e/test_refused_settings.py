@@ -68,6 +68,13 @@ def test_the_api_refuses_to_start_with_a_wrong_variable(tmp_path):
     assert run([sys.executable, "-m", "apps.manage", "check"], {}, tmp_path).returncode == 0
 
 
+def test_the_api_without_a_secret_key_exits_2_unless_in_development(tmp_path):
+    manage = [sys.executable, "-m", "apps.manage", "check"]
+
+    assert_refused(run(manage, {"REELQUEUE_SECRET_KEY": ""}, tmp_path), "REELQUEUE_SECRET_KEY is empty")
+    assert run(manage, {"REELQUEUE_SECRET_KEY": "", "REELQUEUE_DEBUG": "1"}, tmp_path).returncode == 0
+
+
 def test_gunicorn_stops_before_any_worker_boots(tmp_path):
     gunicorn = Path(sys.executable).parent / "gunicorn"
     done = run([str(gunicorn), "-c", "apps/reelqueue_api/gunicorn_conf.py", "--bind", "127.0.0.1:0"],
