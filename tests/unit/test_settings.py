@@ -214,6 +214,14 @@ def test_a_worker_checks_its_options_with_its_variables_in_one_pass():
         "REELQUEUE_CONCURRENCY", "REELQUEUE_WAN_MODEL_DIR"]
 
 
+def test_a_wrong_option_is_named_as_the_option():
+    with pytest.raises(SettingsError) as refused:
+        load_settings(JobKind.VIDEO, ["--queue", "ai-gpu"], {"REELQUEUE_QUEUE": "video"})
+
+    assert refused.value.problems == ["--queue='ai-gpu': this worker runs video jobs only; "
+                                      "allowed: (empty) or video"]
+
+
 def test_an_option_can_repair_a_worker_and_the_queue_follows_its_type():
     settings = load_settings(JobKind.AI, ["--worker-type", "remote"],
                              {"REELQUEUE_WORKER_TYPE": "gpu", **KEY})

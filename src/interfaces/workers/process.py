@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, get_args
 
-from src.config import LogLevel, Process, QueueName, Settings, SettingsError
+from src.config import LogLevel, Process, QueueName, Settings, SettingsError, variable
 from src.domain.jobs import JobKind
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,18 @@ def load_settings(kind: JobKind, argv: Sequence[str] | None,
     """Options and variables, checked together in one pass: raises :class:`SettingsError`."""
     options = parse_options(kind, argv)
     process = Process.VIDEO_WORKER if kind is JobKind.VIDEO else Process.AI_WORKER
-    return with_queue(kind, Settings.from_env(environ, process=process, **options))
+    try:
+        return with_queue(kind, Settings.from_env(environ, process=process, **options))
+    except SettingsError as exc:
+        raise SettingsError([_by_option(problem, options) for problem in exc.problems]) from None
+
+
+def _by_option(problem: str, options: Mapping[str, Any]) -> str:
+    """A problem with a value an option gave names the option, not its variable."""
+    for name in options:
+        if problem.startswith(f"{variable(name)}="):
+            return "--" + name.replace("_", "-") + problem[len(variable(name)):]
+    return problem
 
 
 def main(kind: JobKind, argv: Sequence[str] | None = None) -> int:
