@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, get_args
 
-from src.config import LogLevel, Process, QueueName, Settings, SettingsError, variable
+from src.config import MAX_PREFETCH, LogLevel, Process, QueueName, Settings, SettingsError, variable
 from src.domain.jobs import JobKind
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def parse_options(kind: JobKind, argv: Sequence[str] | None) -> dict[str, Any]:
         description=f"Consume {kind.value} jobs. Every option defaults to its REELQUEUE_* variable; "
                     "a wrong variable or option stops the worker before it starts (exit status 2).",
     )
-    parser.add_argument("--queue", choices=("video", "ai-gpu", "ai-remote"),
+    parser.add_argument("--queue", choices=[name for name in get_args(QueueName) if name],
                         help="queue to consume (REELQUEUE_QUEUE; default: by worker kind and type)")
     parser.add_argument("--concurrency", type=int, help="jobs run at once (REELQUEUE_CONCURRENCY; default 1)")
     parser.add_argument("--prefetch", type=int,
@@ -57,8 +57,8 @@ def parse_options(kind: JobKind, argv: Sequence[str] | None) -> dict[str, Any]:
     options = vars(parser.parse_args(argv))
     if options.get("concurrency", 1) < 1:
         parser.error("--concurrency must be at least 1")
-    if not 0 <= options.get("prefetch", 0) <= 10:
-        parser.error("--prefetch must be between 0 and 10")
+    if not 0 <= options.get("prefetch", 0) <= MAX_PREFETCH:
+        parser.error(f"--prefetch must be between 0 and {MAX_PREFETCH}")
     return options
 
 
