@@ -59,28 +59,24 @@ class KeepAlive:
 
     def beat(self) -> None:
         for message in self.prefetched.snapshot():
-            if self.prefetched.begin_extend(message):
-                try:
+            with self.prefetched.extending(message) as held:
+                if held:
                     self._extend(message)
-                finally:
-                    self.prefetched.end_extend()
         for delivery in self.pool.snapshot():
             self._keep(delivery)
 
     def _keep(self, delivery: Delivery) -> None:
-        if not self.pool.begin_extend(delivery):
-            return  # finished while earlier ones were extended: its message is settled
-        try:
+        with self.pool.extending(delivery) as running:
+            if not running:
+                return  # finished while earlier ones were extended: its message is settled
             self._extend(delivery.message, delivery.log_fields())
-        finally:
-            self.pool.end_extend()
         try:
             renewed = self.handlers[delivery.job.kind].renew_lock(delivery.job.job_id)
         except Exception as exc:  # noqa: BLE001 - try again on the next beat
             self.outages.record("extend", exc, delivery.log_fields(), back_off=False)
             return
         # a job that finished meanwhile released its lock: nothing was lost then
-        if not renewed and self.pool.is_running(delivery):
+        if not renewed and delivery in self.pool.snapshot():
             log.warning("could not renew the job's lock", extra=delivery.log_fields())
 
     def _extend(self, message: ReceivedMessage, fields: Mapping[str, str] | None = None) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from src.interfaces.workers.delivery import Delivery, Handler
 from src.interfaces.workers.limits import PathSlots
@@ -86,26 +87,27 @@ class JobPool:
             self._settling -= 1
             self._changed.notify_all()
 
-    def begin_extend(self, delivery: Delivery) -> bool:
-        """The heartbeat may extend this job's message now; False when it has finished."""
+    @contextmanager
+    def extending(self, delivery: Delivery) -> Iterator[bool]:
+        """Marks the job whose message the heartbeat extends now (the call goes out with no lock
+        held); yields False when the job has finished: its message is settled."""
         with self._changed:
-            if delivery not in self.running:
-                return False
-            self._extending = delivery
-            return True
-
-    def end_extend(self) -> None:
-        with self._changed:
-            self._extending = None
-            self._changed.notify_all()
+            running = delivery in self.running
+            if running:
+                self._extending = delivery
+        if not running:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self._extending = None
+                self._changed.notify_all()
 
     def snapshot(self) -> list[Delivery]:
         with self._changed:
             return list(self.running)
-
-    def is_running(self, delivery: Delivery) -> bool:
-        with self._changed:
-            return delivery in self.running
 
     def wait_until_idle(self, deadline_s: float, *, poll_s: float) -> None:
         with self._changed:

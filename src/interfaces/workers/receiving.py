@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 
 from src.application.ports import JobConsumer, ReceivedMessage
@@ -74,17 +75,22 @@ class Prefetched:
         """Whether the heartbeat extends one of the first ``count`` messages now (lock held)."""
         return self._extending is not None and self._extending in islice(self._messages, count)
 
-    def begin_extend(self, message: ReceivedMessage) -> bool:
+    @contextmanager
+    def extending(self, message: ReceivedMessage) -> Iterator[bool]:
+        """Marks the message the heartbeat extends now; yields False once it was taken."""
         with self._changed:
-            if message not in self._messages:
-                return False
-            self._extending = message
-            return True
-
-    def end_extend(self) -> None:
-        with self._changed:
-            self._extending = None
-            self._changed.notify_all()
+            held = message in self._messages
+            if held:
+                self._extending = message
+        if not held:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self._extending = None
+                self._changed.notify_all()
 
     def snapshot(self) -> list[ReceivedMessage]:
         with self._changed:
