@@ -64,7 +64,7 @@ AWS_DUMMY = {
 }
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RUNNING = frozenset({"processing", "waiting_provider"})
-PAGE_LIMIT = 200  # the API's largest page (GET /jobs refuses a larger limit)
+PAGE = 200  # the API's largest page (apps/jobs/pagination.py MAX_LIMIT)
 
 
 def free_port() -> int:
@@ -408,7 +408,7 @@ class Stack:
         session = self.client(token or self.staff_token())
         results: list[dict[str, Any]] = []
         url: str | None = f"{self.api_url}/jobs"
-        params: dict[str, Any] | None = {"limit": PAGE_LIMIT, **filters}
+        params: dict[str, Any] | None = {"limit": PAGE, **filters}
         while url:
             answer = session.get(url, params=params, timeout=30)
             _expect(answer, 200)
@@ -421,7 +421,7 @@ class Stack:
                       interval_s: float = 0.25) -> dict[str, dict[str, Any]]:
         """Poll until every job is succeeded, failed or cancelled; their last views.
 
-        Polls ``GET /jobs`` (all pages, one request per 500 jobs) and records every sample seen
+        Polls ``GET /jobs`` (all pages, one request per ``PAGE`` jobs) and records every sample seen
         of each job in :attr:`samples`. Raises StackError naming the unfinished jobs at the deadline,
         or when a stack process died.
         """
@@ -465,7 +465,7 @@ class Stack:
                 try:
                     sent_s = time.monotonic()
                     answer = session.get(f"{self.api_url}/jobs", timeout=10,
-                                         params={"status": "processing", "limit": PAGE_LIMIT})
+                                         params={"status": "processing", "limit": PAGE})
                     if answer.status_code == 200:
                         for view in answer.json()["results"]:
                             self._record(sent_s, view, by="watch")
