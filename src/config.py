@@ -266,7 +266,8 @@ def _database_url(value: str) -> str | None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    allowed = "sqlite:///<file> or postgresql+psycopg2://<user>:<password>@<host>:<port>/<name>"
+    allowed = ("sqlite:///<file> or postgresql+psycopg2://<user>:<password>@<host>:<port>/<name> "
+               "(postgresql+psycopg://... for psycopg 3)")
     try:
         backend = make_url(value).get_backend_name()
     except (ArgumentError, ValueError):

@@ -350,8 +350,12 @@ class Stack:
     # --- users and HTTP --------------------------------------------------------------------------
 
     def create_user(self, name: str, *, staff: bool = False) -> str:
-        """Create a user with ``create_api_token``; returns the token."""
-        args = ["-m", "apps.manage", "create_api_token", name] + (["--staff"] if staff else [])
+        """Create a user with ``create_api_token``; returns the token. The command shows a token
+        only when it makes one (only its digest is stored): a name seen before gets the token
+        this stack was shown, a user already in the database a new one (``--rotate``)."""
+        if name in self.tokens:
+            return self.tokens[name]
+        args = ["-m", "apps.manage", "create_api_token", name, "--rotate"] + (["--staff"] if staff else [])
         token = self.run_cli(*args).split()[-1]
         self.tokens[name] = token
         return token
