@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from src import bootstrap
 from src.application.messages import JobMessage
@@ -13,7 +12,7 @@ from src.domain.jobs import JobKind
 from src.infrastructure.observability.health import Health, MetricsServer, metrics_app
 from src.infrastructure.observability.metrics import WorkerMetrics
 from src.interfaces.workers.limits import parse_path_limits
-from src.interfaces.workers.runtime import Describe, JobLabels, Worker, kind_only
+from src.interfaces.workers.runtime import Describe, Handler, JobLabels, Worker, kind_only
 from src.interfaces.workers.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -37,23 +36,23 @@ def heartbeat_interval_s(settings: Settings) -> float:
 
 
 def build_worker(kind: JobKind, adapters: bootstrap.Adapters, *, metrics: WorkerMetrics,
-                 health: Health, **overrides: Any) -> Worker:
+                 health: Health) -> Worker:
     settings = adapters.settings
+    handlers: dict[JobKind, Handler]
     if kind is JobKind.VIDEO:
-        handlers: dict[JobKind, Any] = {JobKind.VIDEO: bootstrap.video_handler(adapters)}
+        handlers = {JobKind.VIDEO: bootstrap.video_handler(adapters)}
         describe: Describe = kind_only
     else:
         handlers = {JobKind.AI: bootstrap.ai_handler(adapters)}
         describe = ai_labels(adapters.ai_jobs)
-    options: dict[str, Any] = dict(
+    return Worker(
+        adapters.consumer_factory(settings.queue), handlers, adapters.publisher,
         concurrency=settings.concurrency, prefetch=settings.prefetch, describe=describe,
         path_limits=parse_path_limits(settings.path_concurrency),
         visibility_timeout_s=settings.visibility_timeout_s,
         heartbeat_interval_s=heartbeat_interval_s(settings),
         shutdown_deadline_s=settings.shutdown_deadline_s, metrics=metrics, health=health,
     )
-    options.update(overrides)
-    return Worker(adapters.consumer_factory(settings.queue), handlers, adapters.publisher, **options)
 
 
 def run_worker(kind: JobKind, settings: Settings) -> list[str]:
