@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
-from src.application.enqueue import InlineRelay, JobService, Reconciler
+from src.application.enqueue import InlineRelay, JobService, Reconciler, UrlGuard, no_url_guard
 from src.application.handlers import (
     HandlerDependencies,
     ProcessAIJobHandler,
@@ -46,12 +46,27 @@ from src.infrastructure.clock import SystemClock
 from src.infrastructure.net import UnresolvableHost, UnsafeUrl, UrlPolicy, vet_url
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from src.infrastructure.db.queue import SqlQueueAdmin
     from src.infrastructure.db.repository import MessageWriter
     from src.infrastructure.media.fetcher import HttpUrlFetcher
+    from src.infrastructure.memory import InMemoryBroker, InMemoryDatabase
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
+    from src.infrastructure.sqs.queues import QueueDirectory
 
 log = logging.getLogger(__name__)
 
 J = TypeVar("J", bound=Job)
+
+
+class Extras(TypedDict, total=False):
+    """What a build holds besides the ports, for operators' tools and tests: the SQL database
+    (``engine``), or the in-memory queue and database of the ``memory`` backend."""
+
+    engine: Engine
+    broker: InMemoryBroker
+    db: InMemoryDatabase
 
 
 @dataclass
@@ -70,7 +85,7 @@ class Adapters:
     progress: ProgressStore
     storage: Storage
     idempotency_keys: IdempotencyKeys
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: Extras = field(default_factory=Extras)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -153,7 +168,7 @@ def _build_memory(settings: Settings, clock: Clock) -> Adapters:
     )
 
 
-def _state_layer(settings: Settings, engine: Any, clock: Clock) -> tuple[Idempotency, ProgressStore]:
+def _state_layer(settings: Settings, engine: Engine, clock: Clock) -> tuple[Idempotency, ProgressStore]:
     if settings.redis_url:
         import redis
 
@@ -170,18 +185,14 @@ def _state_layer(settings: Settings, engine: Any, clock: Clock) -> tuple[Idempot
 
 
 def _queue(
-    settings: Settings, engine: Any, clock: Clock
+    settings: Settings, engine: Engine, clock: Clock
 ) -> tuple[JobPublisher, Callable[[str], JobConsumer]]:
     if settings.queue_backend == "sqs":
-        from src.infrastructure.sqs.client import make_sqs_client
         from src.infrastructure.sqs.consumer import SqsConsumer
         from src.infrastructure.sqs.publisher import SqsPublisher
-        from src.infrastructure.sqs.queues import QueueDirectory
 
-        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
-        directory = QueueDirectory(client, prefix=settings.sqs_queue_prefix,
-                                   max_receive_count=settings.max_receive_count,
-                                   visibility_timeout_s=settings.visibility_timeout_s)
+        directory = sqs_queue_directory(settings)
+        client = directory.client
         return SqsPublisher(client, directory), lambda queue: SqsConsumer(client, directory, queue)
     from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
 
@@ -191,23 +202,31 @@ def _queue(
     )
 
 
-def queue_admin(adapters: Adapters) -> Any:
+def queue_admin(adapters: Adapters) -> SqsQueueAdmin | SqlQueueAdmin:
     """Dead-letter inspection for operators: ``list_dead``/``dead_letters``, ``redrive``, ``purge_dead``."""
     settings = adapters.settings
     if settings.queue_backend == "sqs":
         from src.infrastructure.sqs.admin import SqsQueueAdmin
-        from src.infrastructure.sqs.client import make_sqs_client
-        from src.infrastructure.sqs.queues import QueueDirectory
 
-        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
-        return SqsQueueAdmin(client, QueueDirectory(
-            client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
-            visibility_timeout_s=settings.visibility_timeout_s))
-    if settings.queue_backend == "sql":
+        directory = sqs_queue_directory(settings)
+        return SqsQueueAdmin(directory.client, directory)
+    engine = adapters.extras.get("engine")
+    if settings.queue_backend == "sql" and engine is not None:
         from src.infrastructure.db.queue import SqlQueueAdmin
 
-        return SqlQueueAdmin(adapters.extras["engine"], clock=adapters.clock)
+        return SqlQueueAdmin(engine, clock=adapters.clock)
     raise ValueError(f"queue backend {settings.queue_backend!r} has no dead-letter administration")
+
+
+def sqs_queue_directory(settings: Settings) -> QueueDirectory:
+    """The SQS queues of this deployment (named with the prefix, each with its dead-letter queue)."""
+    from src.infrastructure.sqs.client import make_sqs_client
+    from src.infrastructure.sqs.queues import QueueDirectory
+
+    client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+    return QueueDirectory(client, prefix=settings.sqs_queue_prefix,
+                          max_receive_count=settings.max_receive_count,
+                          visibility_timeout_s=settings.visibility_timeout_s)
 
 
 def _storage(settings: Settings) -> Storage:
@@ -229,15 +248,12 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        max_delay_s=settings.retry_max_delay_s)
 
 
-def job_service(adapters: Adapters, *, url_guard: Callable[[str, str], None] | None = None) -> JobService:
-    kwargs: dict[str, Any] = {}
-    if url_guard is not None:
-        kwargs["url_guard"] = url_guard
+def job_service(adapters: Adapters, *, url_guard: UrlGuard = no_url_guard) -> JobService:
     return JobService(
         video_jobs=adapters.video_jobs, ai_jobs=adapters.ai_jobs, relay=adapters.relay,
         publisher=adapters.publisher, clock=adapters.clock,
         path_policy=UnknownPathPolicy(adapters.settings.path_policy),
-        idempotency_key_ttl_s=adapters.settings.idempotency_key_ttl_s, **kwargs,
+        idempotency_key_ttl_s=adapters.settings.idempotency_key_ttl_s, url_guard=url_guard,
     )
 
 
