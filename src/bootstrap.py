@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from src.application.enqueue import InlineRelay, JobService, Reconciler, UrlGuard, no_url_guard
 from src.application.handlers import (
@@ -48,12 +48,9 @@ from src.infrastructure.net import UnresolvableHost, UnsafeUrl, UrlPolicy, vet_u
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from src.infrastructure.db.queue import SqlQueueAdmin
     from src.infrastructure.db.repository import MessageWriter
     from src.infrastructure.media.fetcher import HttpUrlFetcher
     from src.infrastructure.memory import InMemoryBroker, InMemoryDatabase
-    from src.infrastructure.sqs.admin import SqsQueueAdmin
-    from src.infrastructure.sqs.queues import QueueDirectory
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +185,15 @@ def _queue(
     settings: Settings, engine: Engine, clock: Clock
 ) -> tuple[JobPublisher, Callable[[str], JobConsumer]]:
     if settings.queue_backend == "sqs":
+        from src.infrastructure.sqs.client import make_sqs_client
         from src.infrastructure.sqs.consumer import SqsConsumer
         from src.infrastructure.sqs.publisher import SqsPublisher
+        from src.infrastructure.sqs.queues import QueueDirectory
 
-        directory = sqs_queue_directory(settings)
-        client = directory.client
+        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+        directory = QueueDirectory(client, prefix=settings.sqs_queue_prefix,
+                                   max_receive_count=settings.max_receive_count,
+                                   visibility_timeout_s=settings.visibility_timeout_s)
         return SqsPublisher(client, directory), lambda queue: SqsConsumer(client, directory, queue)
     from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
 
@@ -202,31 +203,23 @@ def _queue(
     )
 
 
-def queue_admin(adapters: Adapters) -> SqsQueueAdmin | SqlQueueAdmin:
+def queue_admin(adapters: Adapters) -> Any:
     """Dead-letter inspection for operators: ``list_dead``/``dead_letters``, ``redrive``, ``purge_dead``."""
     settings = adapters.settings
     if settings.queue_backend == "sqs":
         from src.infrastructure.sqs.admin import SqsQueueAdmin
+        from src.infrastructure.sqs.client import make_sqs_client
+        from src.infrastructure.sqs.queues import QueueDirectory
 
-        directory = sqs_queue_directory(settings)
-        return SqsQueueAdmin(directory.client, directory)
-    engine = adapters.extras.get("engine")
-    if settings.queue_backend == "sql" and engine is not None:
+        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+        return SqsQueueAdmin(client, QueueDirectory(
+            client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
+            visibility_timeout_s=settings.visibility_timeout_s))
+    if settings.queue_backend == "sql":
         from src.infrastructure.db.queue import SqlQueueAdmin
 
-        return SqlQueueAdmin(engine, clock=adapters.clock)
+        return SqlQueueAdmin(adapters.extras["engine"], clock=adapters.clock)
     raise ValueError(f"queue backend {settings.queue_backend!r} has no dead-letter administration")
-
-
-def sqs_queue_directory(settings: Settings) -> QueueDirectory:
-    """The SQS queues of this deployment (named with the prefix, each with its dead-letter queue)."""
-    from src.infrastructure.sqs.client import make_sqs_client
-    from src.infrastructure.sqs.queues import QueueDirectory
-
-    client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
-    return QueueDirectory(client, prefix=settings.sqs_queue_prefix,
-                          max_receive_count=settings.max_receive_count,
-                          visibility_timeout_s=settings.visibility_timeout_s)
 
 
 def _storage(settings: Settings) -> Storage:

@@ -19,20 +19,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
 from src import bootstrap
 from src.application.enqueue import Reconciler
 from src.config import Settings
 from src.domain.errors import JobNotFound, ReelqueueError
-from src.domain.jobs import Job
 from src.infrastructure.observability.logs import configure_logging, secrets_of
 from src.interfaces.smoke import SmokeAborted, run_smoke
 from src.interfaces.workers.signals import stop_on_signals
-
-if TYPE_CHECKING:
-    from src.infrastructure.db.queue import SqlQueueAdmin
-    from src.infrastructure.sqs.admin import SqsQueueAdmin
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +92,8 @@ def ensure_queues(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     if settings.queue_backend != "sqs":
         print(f"nothing to create: the {settings.queue_backend} queue needs no setup", file=out)
         return 0
-    bootstrap.sqs_queue_directory(settings).ensure(QUEUES)
+    with _adapters(settings) as adapters:
+        bootstrap.queue_admin(adapters).directory.ensure(QUEUES)
     print(f"queues ready: {', '.join(QUEUES)} (each with a dead-letter queue)", file=out)
     return 0
 
@@ -148,7 +144,7 @@ def dlq(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _dead_letters(admin: SqsQueueAdmin | SqlQueueAdmin, queue: str) -> list[tuple[int | str, str, str]]:
+def _dead_letters(admin: Any, queue: str) -> list[tuple[Any, str, str]]:
     if hasattr(admin, "list_dead"):  # SQS
         return list(admin.list_dead(queue))
     return list(admin.dead_letters(queue))  # the SQL queue
@@ -172,7 +168,7 @@ def requeue_job(adapters: bootstrap.Adapters, job_id: str) -> str:
     return bootstrap.job_service(adapters).requeue(_find(adapters, job_id)).status.value
 
 
-def _find(adapters: bootstrap.Adapters, job_id: str) -> Job:
+def _find(adapters: bootstrap.Adapters, job_id: str) -> Any:
     for repo in (adapters.video_jobs, adapters.ai_jobs):
         try:
             return repo.get(job_id)
