@@ -14,6 +14,7 @@ import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -41,8 +42,15 @@ def user_by_token_sql(alias: str) -> str:
     quote = connections[alias].ops.quote_name
     user_model = get_user_model()
     user_table, token_table = quote(user_model._meta.db_table), quote(Token._meta.db_table)
-    user_pk = quote(user_model._meta.pk.column)
+    user_pk = quote(_bound(user_model._meta.pk.column))
     token_user = quote(Token._meta.get_field("user").column)
-    token_key = quote(Token._meta.get_field("key").column)
+    token_key = quote(_bound(Token._meta.get_field("key").column))
     return (f"SELECT u.* FROM {user_table} u JOIN {token_table} t ON t.{token_user} = u.{user_pk} "
             f"WHERE t.{token_key} = %s")
+
+
+def _bound(column: str | None) -> str:
+    """A model field's column: ``None`` only for a field not yet added to a model."""
+    if column is None:
+        raise ImproperlyConfigured("the token lookup needs fields bound to their models")
+    return column

@@ -39,7 +39,7 @@ class FieldsBuiltOnce:
     def get_fields(self) -> dict[str, serializers.Field]:
         cls = type(self)
         if "_built_fields" not in cls.__dict__:
-            built = super().get_fields()  # type: ignore[misc]
+            built = super().get_fields()  # type: ignore[misc]  # a mixin: the serializer class defines it
             nested = [name for name, field in built.items() if isinstance(field, serializers.BaseSerializer)]
             if nested:
                 raise TypeError(f"{cls.__name__}: nested serializers cannot be built once: {nested}")
@@ -68,7 +68,8 @@ class TextField(serializers.CharField):
 
 
 class VideoJobRequest(FieldsBuiltOnce, serializers.Serializer):
-    source = TextField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)
+    # a field named like Field.source (the stubs' str | None): DRF's metaclass takes it as a field
+    source = TextField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)  # type: ignore[assignment]
     preset = serializers.ChoiceField(choices=VIDEO_PRESETS, default="720p")
     poster_offset_s = serializers.FloatField(default=1.0, min_value=0, max_value=3600)
 
@@ -108,7 +109,8 @@ def ai_command(owner_id: str, data: dict[str, Any]) -> SubmitAIJob:
 
 
 class AIBatchRequest(serializers.Serializer):
-    items = AIJobRequest(many=True, min_length=1, max_length=MAX_BATCH,
+    # DRF hands min_length/max_length of ``many=True`` to its ListSerializer; the stubs omit them
+    items = AIJobRequest(many=True, min_length=1, max_length=MAX_BATCH,  # type: ignore[call-arg]
                          help_text=f"1-{MAX_BATCH} AI jobs; one invalid item rejects the whole batch")
 
     def commands(self, owner_id: str) -> list[SubmitAIJob]:
@@ -167,11 +169,12 @@ class JobSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
         shared fields; the method fields are called on this instance, which holds the context."""
         body: dict[str, Any] = {}
         for field in self._shared():
+            name = str(field.field_name)  # set on every bound field
             if isinstance(field, serializers.SerializerMethodField):
-                body[field.field_name] = getattr(self, field.method_name)(instance)
+                body[name] = getattr(self, field.method_name)(instance)
                 continue
             value = field.get_attribute(instance)
-            body[field.field_name] = None if value is None else field.to_representation(value)
+            body[name] = None if value is None else field.to_representation(value)
         return body
 
     @classmethod

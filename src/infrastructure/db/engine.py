@@ -202,6 +202,7 @@ class OneStatement:
         self._sql: str | None = None
         self._defaults: dict[str, Any] = {}
         if engine.dialect.driver == "psycopg2":
+            # the stubs give Executable no compile(); every statement given here is a ClauseElement
             compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
             self._sql = (RELAXED_PREFIX if relaxed else "") + str(compiled)
             self._defaults = dict(compiled.params)  # literals in the statement; values override
