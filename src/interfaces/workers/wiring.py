@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from src import bootstrap
+from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler
 from src.application.messages import JobMessage
 from src.application.ports import AIJobRepository
 from src.config import Settings
@@ -12,7 +13,7 @@ from src.domain.jobs import JobKind
 from src.infrastructure.observability.health import Health, MetricsServer, metrics_app
 from src.infrastructure.observability.metrics import WorkerMetrics
 from src.interfaces.workers.limits import parse_path_limits
-from src.interfaces.workers.runtime import Describe, Handler, JobLabels, Worker, kind_only
+from src.interfaces.workers.runtime import Describe, JobLabels, Worker, kind_only
 from src.interfaces.workers.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def heartbeat_interval_s(settings: Settings) -> float:
 def build_worker(kind: JobKind, adapters: bootstrap.Adapters, *, metrics: WorkerMetrics,
                  health: Health) -> Worker:
     settings = adapters.settings
-    handlers: dict[JobKind, Handler]
+    handlers: dict[JobKind, ProcessVideoJobHandler | ProcessAIJobHandler]  # each a runtime Handler
     if kind is JobKind.VIDEO:
         handlers = {JobKind.VIDEO: bootstrap.video_handler(adapters)}
         describe: Describe = kind_only
