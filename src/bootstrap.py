@@ -11,10 +11,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
-from src.application.enqueue import InlineRelay, JobService, Reconciler
-from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler, QuotaWait, VideoLimits
+from src.application.enqueue import InlineRelay, JobService, Reconciler, UrlGuard, no_url_guard
+from src.application.handlers import (
+    HandlerDependencies,
+    ProcessAIJobHandler,
+    ProcessVideoJobHandler,
+    QuotaWait,
+    VideoLimits,
+)
 from src.application.ports import (
     AIJobRepository,
     Clock,
@@ -22,25 +28,42 @@ from src.application.ports import (
     IdempotencyKeys,
     JobConsumer,
     JobPublisher,
+    JobRepository,
+    LocalGenerator,
     Outbox,
     OutboxRelay,
     ProgressStore,
+    RemoteProvider,
     Storage,
     VideoJobRepository,
 )
 from src.application.replays import IdempotentRequests
 from src.application.retry import RetryPolicy
 from src.config import Settings
-from src.domain.jobs import AIJob, VideoJob
+from src.domain.jobs import AIJob, Job, VideoJob
 from src.domain.paths import UnknownPathPolicy
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.net import UnresolvableHost, UnsafeUrl, UrlPolicy, vet_url
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from src.infrastructure.db.repository import MessageWriter
     from src.infrastructure.media.fetcher import HttpUrlFetcher
+    from src.infrastructure.memory import InMemoryBroker, InMemoryDatabase
 
 log = logging.getLogger(__name__)
+
+J = TypeVar("J", bound=Job)
+
+
+class Extras(TypedDict, total=False):
+    """What a build holds besides the ports, for operators' tools and tests: the SQL database
+    (``engine``), or the in-memory queue and database of the ``memory`` backend."""
+
+    engine: Engine
+    broker: InMemoryBroker
+    db: InMemoryDatabase
 
 
 @dataclass
@@ -59,7 +82,7 @@ class Adapters:
     progress: ProgressStore
     storage: Storage
     idempotency_keys: IdempotencyKeys
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: Extras = field(default_factory=Extras)
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -142,7 +165,7 @@ def _build_memory(settings: Settings, clock: Clock) -> Adapters:
     )
 
 
-def _state_layer(settings: Settings, engine: Any, clock: Clock) -> tuple[Idempotency, ProgressStore]:
+def _state_layer(settings: Settings, engine: Engine, clock: Clock) -> tuple[Idempotency, ProgressStore]:
     if settings.redis_url:
         import redis
 
@@ -159,7 +182,7 @@ def _state_layer(settings: Settings, engine: Any, clock: Clock) -> tuple[Idempot
 
 
 def _queue(
-    settings: Settings, engine: Any, clock: Clock
+    settings: Settings, engine: Engine, clock: Clock
 ) -> tuple[JobPublisher, Callable[[str], JobConsumer]]:
     if settings.queue_backend == "sqs":
         from src.infrastructure.sqs.client import make_sqs_client
@@ -218,15 +241,12 @@ def retry_policy(settings: Settings) -> RetryPolicy:
                        max_delay_s=settings.retry_max_delay_s)
 
 
-def job_service(adapters: Adapters, *, url_guard: Callable[[str, str], None] | None = None) -> JobService:
-    kwargs: dict[str, Any] = {}
-    if url_guard is not None:
-        kwargs["url_guard"] = url_guard
+def job_service(adapters: Adapters, *, url_guard: UrlGuard = no_url_guard) -> JobService:
     return JobService(
         video_jobs=adapters.video_jobs, ai_jobs=adapters.ai_jobs, relay=adapters.relay,
         publisher=adapters.publisher, clock=adapters.clock,
         path_policy=UnknownPathPolicy(adapters.settings.path_policy),
-        idempotency_key_ttl_s=adapters.settings.idempotency_key_ttl_s, **kwargs,
+        idempotency_key_ttl_s=adapters.settings.idempotency_key_ttl_s, url_guard=url_guard,
     )
 
 
@@ -239,31 +259,26 @@ def reconciler(adapters: Adapters) -> Reconciler:
     return Reconciler(outbox=adapters.outbox, publisher=adapters.publisher, clock=adapters.clock)
 
 
-def _handler_base(adapters: Adapters, jobs: Any) -> dict[str, Any]:
+def handler_dependencies(adapters: Adapters, jobs: JobRepository[J]) -> HandlerDependencies[J]:
+    """What every job handler takes from the adapters and settings."""
     settings = adapters.settings
-    return {
-        "jobs": jobs, "locks": adapters.locks, "progress": adapters.progress,
-        "clock": adapters.clock, "retry_policy": retry_policy(settings),
-        "lock_ttl_ms": settings.lock_ttl_ms,
-    }
+    return HandlerDependencies(
+        jobs=jobs, locks=adapters.locks, progress=adapters.progress, clock=adapters.clock,
+        retry_policy=retry_policy(settings), lock_ttl_ms=settings.lock_ttl_ms,
+        workdir=Path(settings.work_dir) if settings.work_dir else None,
+    )
 
 
-def video_handler(adapters: Adapters, **overrides: Any) -> ProcessVideoJobHandler:
+def video_handler(adapters: Adapters) -> ProcessVideoJobHandler:
+    from src.infrastructure.media.transcoder import PyAVTranscoder
+
     settings = adapters.settings
-    parts: dict[str, Any] = {
-        "storage": adapters.storage,
-        "limits": VideoLimits(max_source_bytes=settings.max_source_bytes,
-                              max_duration_s=settings.max_duration_s),
-        "workdir": Path(settings.work_dir) if settings.work_dir else None,
-    }
-    if "transcoder" not in overrides:
-        from src.infrastructure.media.transcoder import PyAVTranscoder
-
-        parts["transcoder"] = PyAVTranscoder(speed=settings.transcode_speed)
-    if "fetcher" not in overrides:
-        parts["fetcher"] = url_fetcher(settings)
-    parts.update(overrides)
-    return ProcessVideoJobHandler(**_handler_base(adapters, adapters.video_jobs), **parts)
+    return ProcessVideoJobHandler(
+        storage=adapters.storage, transcoder=PyAVTranscoder(speed=settings.transcode_speed),
+        fetcher=url_fetcher(settings), limits=VideoLimits(max_source_bytes=settings.max_source_bytes,
+                                                          max_duration_s=settings.max_duration_s),
+        **handler_dependencies(adapters, adapters.video_jobs),
+    )
 
 
 def url_fetcher(settings: Settings) -> HttpUrlFetcher:
@@ -281,39 +296,50 @@ def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
-               **overrides: Any) -> ProcessAIJobHandler:
+def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None) -> ProcessAIJobHandler:
     """``callback_policy``: which addresses count as public for Luma's callbacks; the default
     (the only one production uses) accepts https on public addresses only. Tests may pass a
     policy that lets a loopback receiver through."""
     settings = adapters.settings
-    parts: dict[str, Any] = {
-        "storage": adapters.storage,
-        "workdir": Path(settings.work_dir) if settings.work_dir else None,
-        "quota_wait": QuotaWait(max_wait_s=settings.provider_quota_wait_s),
+    remote = settings.worker_type == "remote"  # only remote workers talk to Runway and Luma
+    return ProcessAIJobHandler(
+        storage=adapters.storage,
+        local=local_generators(adapters) if settings.worker_type == "gpu" else None,
+        remote=remote_providers(adapters) if remote else None,
+        callback_url=(luma_callbacks(settings.public_base_url, policy=callback_policy or UrlPolicy())
+                      if remote else _no_callback),
+        quota_wait=QuotaWait(max_wait_s=settings.provider_quota_wait_s),
+        **handler_dependencies(adapters, adapters.ai_jobs),
+    )
+
+
+def _no_callback(job: AIJob) -> str | None:
+    return None
+
+
+def local_generators(adapters: Adapters) -> dict[str, LocalGenerator]:
+    """The GPU worker's models (loaded lazily, at the first job)."""
+    from src.infrastructure.inference.images import StorageImageFetcher
+    from src.infrastructure.inference.wan_local import WanLocalGenerator
+
+    settings = adapters.settings
+    fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
+    return {"wan_local": WanLocalGenerator.from_settings(settings, fetch_image=fetch_image)}
+
+
+def remote_providers(adapters: Adapters) -> dict[str, RemoteProvider]:
+    """The remote worker's providers, by name."""
+    from src.infrastructure.inference.images import StorageImageFetcher
+    from src.infrastructure.inference.luma import LumaProvider
+    from src.infrastructure.inference.runway import RunwayProvider
+
+    settings = adapters.settings
+    fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
+    return {
+        "runway": RunwayProvider.from_settings(settings, storage=adapters.storage,
+                                               fetcher=url_fetcher(settings)),
+        "luma": LumaProvider.from_settings(settings, image_size=lambda source: fetch_image(source).size),
     }
-    if settings.worker_type == "remote":  # only remote workers talk to Luma
-        parts["callback_url"] = luma_callbacks(settings.public_base_url,
-                                               policy=callback_policy or UrlPolicy())
-    if "local" not in overrides and settings.worker_type == "gpu":
-        from src.infrastructure.inference.images import StorageImageFetcher
-        from src.infrastructure.inference.wan_local import WanLocalGenerator
-
-        fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
-        parts["local"] = {"wan_local": WanLocalGenerator.from_settings(settings, fetch_image=fetch_image)}
-    if "remote" not in overrides and settings.worker_type == "remote":
-        from src.infrastructure.inference.images import StorageImageFetcher
-        from src.infrastructure.inference.luma import LumaProvider
-        from src.infrastructure.inference.runway import RunwayProvider
-
-        fetch_image = StorageImageFetcher(adapters.storage, timeout_s=settings.provider_timeout_s)
-        parts["remote"] = {
-            "runway": RunwayProvider.from_settings(settings, storage=adapters.storage,
-                                                   fetcher=url_fetcher(settings)),
-            "luma": LumaProvider.from_settings(settings, image_size=lambda source: fetch_image(source).size),
-        }
-    parts.update(overrides)
-    return ProcessAIJobHandler(**_handler_base(adapters, adapters.ai_jobs), **parts)
 
 
 def luma_callbacks(public_base_url: str, *, policy: UrlPolicy) -> Callable[[AIJob], str | None]:

@@ -86,13 +86,13 @@ class JobAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind", "provider", "model", "production_path", "provider_cancel", "created_at"]
     search_fields = ["id", "owner_id", "batch_id", "prompt", "source", "input_image", "provider_task_id"]
     actions = ["retry_failed", "cancel_queued"]
-    fields = ["id", "kind", "status_badge", "owner", "attempts", "stage", "percent", "error", "output_links",
-              "batch_link", "created_at", "updated_at", "started_at", "finished_at",
-              "source", "preset", "poster_offset_s", "model_badge", "provider", "production_path", "mode",
-              "prompt", "input_image", "duration_s", "ratio", "seed", "num_frames", "provider_task_id",
-              "provider_task_history", "submitted_at", "quota_wait_since",
-              "provider_cancel", "provider_cancel_detail", "provider_cancel_tries"]
-    readonly_fields = fields
+    fields = readonly_fields = (  # a tuple: what both attributes accept, in the stubs too
+        "id", "kind", "status_badge", "owner", "attempts", "stage", "percent", "error", "output_links",
+        "batch_link", "created_at", "updated_at", "started_at", "finished_at",
+        "source", "preset", "poster_offset_s", "model_badge", "provider", "production_path", "mode",
+        "prompt", "input_image", "duration_s", "ratio", "seed", "num_frames", "provider_task_id",
+        "provider_task_history", "submitted_at", "quota_wait_since",
+        "provider_cancel", "provider_cancel_detail", "provider_cancel_tries")
     list_per_page = 50
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
@@ -146,8 +146,7 @@ class BatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "owner_id", "size", "status_badge", "created_at"]
     search_fields = ["id", "owner_id"]
     list_filter = ["created_at"]
-    fields = ["id", "owner_id", "size", "status_badge", "created_at", "job_links"]
-    readonly_fields = fields
+    fields = readonly_fields = ("id", "owner_id", "size", "status_badge", "created_at", "job_links")
     actions = ["retry_failed", "cancel_queued"]
 
     @admin.display(description="status")

@@ -15,6 +15,7 @@ import functools
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -34,7 +35,8 @@ class OneQueryTokenAuthentication(authentication.TokenAuthentication):
         user = users[0]
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return user, Token(key=digest, user=user, created=user.token_created)
+        created = user.__dict__["token_created"]  # the query's extra column, set on the instance
+        return user, Token(key=digest, user=user, created=created)
 
 
 @functools.cache
@@ -44,9 +46,16 @@ def user_by_token_sql(alias: str) -> str:
     quote = connections[alias].ops.quote_name
     user_model = get_user_model()
     user_table, token_table = quote(user_model._meta.db_table), quote(Token._meta.db_table)
-    user_pk = quote(user_model._meta.pk.column)
+    user_pk = quote(_bound(user_model._meta.pk.column))
     token_user = quote(Token._meta.get_field("user").column)
-    token_key = quote(Token._meta.get_field("key").column)
-    token_created = quote(Token._meta.get_field("created").column)
+    token_key = quote(_bound(Token._meta.get_field("key").column))
+    token_created = quote(_bound(Token._meta.get_field("created").column))
     return (f"SELECT u.*, t.{token_created} AS token_created FROM {user_table} u "
             f"JOIN {token_table} t ON t.{token_user} = u.{user_pk} WHERE t.{token_key} = %s")
+
+
+def _bound(column: str | None) -> str:
+    """A model field's column: ``None`` only for a field not yet added to a model."""
+    if column is None:
+        raise ImproperlyConfigured("the token lookup needs fields bound to their models")
+    return column

@@ -31,7 +31,7 @@ MAX_LENGTH_DIGITS = 12
 class SignedFileView(View):
     http_method_names = ["get", "head", "put"]
 
-    def get(self, request: HttpRequest, key: str) -> HttpResponse:
+    def get(self, request: HttpRequest, key: str) -> FileResponse:
         storage = self._storage(request, key, "GET")
         path = storage.path(key)
         if not path.is_file():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from rest_framework import status
@@ -37,7 +37,7 @@ class BoundedJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream: IO[bytes] | None, media_type: str | None = None,
-              parser_context: dict[str, Any] | None = None) -> Any:
+              parser_context: Mapping[str, Any] | None = None) -> Any:
         _check_charset(media_type or "")
         raw = stream.read(MAX_JSON_BODY_BYTES + 1) if stream is not None else b""
         if len(raw) > MAX_JSON_BODY_BYTES:

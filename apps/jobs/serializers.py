@@ -44,7 +44,7 @@ class FieldsBuiltOnce:
     def get_fields(self) -> dict[str, serializers.Field]:
         cls = type(self)
         if "_built_fields" not in cls.__dict__:
-            built = super().get_fields()  # type: ignore[misc]
+            built = super().get_fields()  # type: ignore[misc]  # a mixin: the serializer class defines it
             nested = [name for name, field in built.items() if isinstance(field, serializers.BaseSerializer)]
             if nested:
                 raise TypeError(f"{cls.__name__}: nested serializers cannot be built once: {nested}")
@@ -65,7 +65,8 @@ class TextField(serializers.CharField):
 
 
 class VideoJobRequest(FieldsBuiltOnce, serializers.Serializer):
-    source = TextField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)
+    # a field named like Field.source (the stubs' str | None): DRF's metaclass takes it as a field
+    source = TextField(max_length=MAX_URL_CHARS, help_text=SOURCE_HELP)  # type: ignore[assignment]
     preset = serializers.ChoiceField(choices=VIDEO_PRESETS, default="720p")
     poster_offset_s = serializers.FloatField(default=1.0, min_value=0, max_value=3600)
 
@@ -105,7 +106,8 @@ def ai_command(owner_id: str, data: dict[str, Any]) -> SubmitAIJob:
 
 
 class AIBatchRequest(serializers.Serializer):
-    items = AIJobRequest(many=True, min_length=1, max_length=MAX_BATCH,
+    # DRF hands min_length/max_length of ``many=True`` to its ListSerializer; the stubs omit them
+    items = AIJobRequest(many=True, min_length=1, max_length=MAX_BATCH,  # type: ignore[call-arg]
                          help_text=f"1-{MAX_BATCH} AI jobs; one invalid item rejects the whole batch")
 
     def commands(self, owner_id: str) -> list[SubmitAIJob]:
@@ -218,7 +220,7 @@ def _datetime(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _renderer(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
+def _renderer(field: models.Field[Any, Any] | models.ForeignObjectRel) -> Callable[[Any], Any]:
     """What DRF's serializer field for this model field does to a value that is not ``None``."""
     if isinstance(field, models.DateTimeField):
         return _datetime

@@ -50,7 +50,8 @@ def idempotent_requests() -> IdempotentRequests:
 
 
 def url_guard() -> Callable[[str, str], None]:
-    return import_string(settings.REELQUEUE_URL_GUARD)
+    guard: Callable[[str, str], None] = import_string(settings.REELQUEUE_URL_GUARD)
+    return guard
 
 
 def reset() -> None:

@@ -54,9 +54,12 @@ class UserPostRateThrottle(UserRateThrottle):
     """``REELQUEUE_THROTTLE_USER_POSTS`` requests per user (per IP when anonymous); reads are free."""
 
     scope = "user_posts"
+    num_requests: int  # both set by DRF's constructor from the rate; read only when there is one
+    duration: int
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # "60/minute"
+        return None if rate is None else str(rate)
 
     def allow_request(self, request: Any, view: Any) -> bool:
         self.oldest_s: float | None = None  # set when Redis refused the request

@@ -47,7 +47,8 @@ UrlGuard = Callable[[str, str], None]
 """``guard(field, url)`` raises :class:`ValidationError` for a URL the system must not fetch."""
 
 
-def _no_guard(field: str, url: str) -> None:
+def no_url_guard(field: str, url: str) -> None:
+    """The guard of a service that checks no URL (the library's own tests and tools)."""
     return None
 
 
@@ -69,7 +70,7 @@ class JobService:
         publisher: JobPublisher,
         clock: Clock,
         path_policy: UnknownPathPolicy = UnknownPathPolicy.USE_DEFAULT,
-        url_guard: UrlGuard = _no_guard,
+        url_guard: UrlGuard = no_url_guard,
         idempotency_key_ttl_s: float = 24 * 3600,
     ) -> None:
         self.video_jobs = video_jobs

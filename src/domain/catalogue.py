@@ -5,7 +5,7 @@ This is data, not if-chains. :func:`validate_generation` checks a request agains
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
@@ -251,6 +251,10 @@ def prompt_length(prompt: str) -> int:
     return len(prompt.encode("utf-16-le")) // 2
 
 
+AddError = Callable[[str, str], None]
+"""``add(field_name, message)``: records one problem of the request being validated."""
+
+
 def validate_generation(params: GenerationParams) -> ModelSpec:
     """Check ``params`` against the catalogue; raise one :class:`ValidationError` with every problem."""
     spec = model_spec(params.model)
@@ -287,7 +291,7 @@ def validate_generation(params: GenerationParams) -> ModelSpec:
     return spec
 
 
-def _check_duration(spec: ModelSpec, params: GenerationParams, add) -> None:  # type: ignore[no-untyped-def]
+def _check_duration(spec: ModelSpec, params: GenerationParams, add: AddError) -> None:
     if spec.durations_s is None:  # Wan: frames 4k+1 at 16 fps
         if params.duration_s is not None:
             add("duration_s", f"{spec.name} takes num_frames (4k+1; {WAN_FPS} fps, 24 for Wan 2.2 "
@@ -305,7 +309,7 @@ def _check_duration(spec: ModelSpec, params: GenerationParams, add) -> None:  # 
         add("duration_s", f"{spec.name} accepts {_list(spec.durations_s)} seconds")
 
 
-def _check_ratio(spec: ModelSpec, params: GenerationParams, add) -> None:  # type: ignore[no-untyped-def]
+def _check_ratio(spec: ModelSpec, params: GenerationParams, add: AddError) -> None:
     if params.ratio is None:
         return
     if spec.ratios is None:  # Wan: any WIDTH:HEIGHT in multiples of 16

@@ -48,21 +48,26 @@ class SmokePlan:
 
 
 def plan(provider: str) -> SmokePlan:
-    now = datetime.now(timezone.utc)
-    common = {"owner_id": "smoke-test", "production_path": "fashion", "prompt": PROMPT,
-              "created_at": now, "updated_at": now}
     if provider == "runway":  # gen4_turbo is Runway's cheapest model; it needs an image
-        job = AIJob(model="gen4_turbo", provider="runway", mode=Mode.IMAGE_TO_VIDEO, duration_s=2,
-                    ratio="1280:720", input_image=SMOKE_IMAGE, **common)  # type: ignore[arg-type]
+        job = _smoke_job(model="gen4_turbo", provider="runway", mode=Mode.IMAGE_TO_VIDEO, duration_s=2,
+                         ratio="1280:720", input_image=SMOKE_IMAGE)
         return SmokePlan(provider="runway", key_setting="REELQUEUE_RUNWAY_API_KEY", job=job,
                          image_url=None,  # the adapter sends the stored image inline, as in production
                          cost="about 10 Runway credits (2 s of gen4_turbo)")
     if provider == "luma":
-        job = AIJob(model="ray-flash-2", provider="luma", mode=Mode.TEXT_TO_VIDEO, duration_s=5,
-                    ratio="16:9", **common)  # type: ignore[arg-type]
+        job = _smoke_job(model="ray-flash-2", provider="luma", mode=Mode.TEXT_TO_VIDEO, duration_s=5,
+                         ratio="16:9")
         return SmokePlan(provider="luma", key_setting="REELQUEUE_LUMA_API_KEY", job=job, image_url=None,
                          cost="one 5 s ray-flash-2 video at 540p")
     raise ValueError(f"unknown provider {provider!r}; choose runway or luma")
+
+
+def _smoke_job(*, model: str, provider: str, mode: Mode, duration_s: int, ratio: str,
+               input_image: str | None = None) -> AIJob:
+    now = datetime.now(timezone.utc)
+    return AIJob(owner_id="smoke-test", production_path="fashion", prompt=PROMPT, model=model,
+                 provider=provider, mode=mode, duration_s=duration_s, ratio=ratio, input_image=input_image,
+                 created_at=now, updated_at=now)
 
 
 def run_smoke(settings: Settings, provider: str, *, out: TextIO, stdin: TextIO, yes: bool,

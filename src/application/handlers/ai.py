@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar, Unpack
 
-from src.application.handlers.base import JobHandler, Stopper
+from src.application.handlers.base import HandlerDependencies, JobHandler, Stopper
 from src.application.logs import job_log
 from src.application.outcomes import Ending, Outcome
 from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, RemoteTask, Storage
@@ -36,6 +37,8 @@ from src.domain.sources import is_url
 from src.domain.status import JobStatus
 
 log = logging.getLogger(__name__)
+
+P = TypeVar("P", LocalGenerator, RemoteProvider)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,9 +79,9 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         task_id_save_s: float = 120.0,
         quota_wait: QuotaWait = QuotaWait(),
         output_url_refreshes: int = 2,
-        **base: object,
+        **base: Unpack[HandlerDependencies[AIJob]],
     ) -> None:
-        super().__init__(**base)  # type: ignore[arg-type]
+        super().__init__(**base)
         self.quota_wait = quota_wait
         self.output_url_refreshes = output_url_refreshes
         self.task_id_save_s = task_id_save_s
@@ -361,7 +364,7 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         return self.storage.presigned_get(job.input_image, expires_s=self.input_url_expires_s)
 
     @staticmethod
-    def _provider(registry: Mapping[str, object], job: AIJob):  # type: ignore[no-untyped-def]
+    def _provider(registry: Mapping[str, P], job: AIJob) -> P:
         try:
             return registry[job.provider]
         except KeyError:

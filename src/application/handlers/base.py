@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, NotRequired, TypedDict, TypeVar
 
 from src.application.logs import job_log
 from src.application.outcomes import Ending, Outcome
@@ -34,6 +34,22 @@ Stopper = Callable[[], bool]
 
 def _never() -> bool:
     return False
+
+
+class HandlerDependencies(TypedDict, Generic[J]):
+    """The keyword arguments of :class:`JobHandler`, as one typed set: what every handler takes
+    besides its own (a subclass accepts them as ``**base: Unpack[HandlerDependencies[...]]``, so
+    each keyword is still checked, name and type). Defaults live in :meth:`JobHandler.__init__`."""
+
+    jobs: JobRepository[J]
+    locks: Idempotency
+    progress: ProgressStore
+    clock: Clock
+    retry_policy: RetryPolicy
+    lock_ttl_ms: NotRequired[int]
+    cancel_check_interval_s: NotRequired[float]
+    locked_recheck_s: NotRequired[int]
+    workdir: NotRequired[Path | None]
 
 
 class JobHandler(Generic[J]):

@@ -6,8 +6,9 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
-from src.application.handlers.base import JobHandler, Stopper
+from src.application.handlers.base import HandlerDependencies, JobHandler, Stopper
 from src.application.outcomes import Outcome
 from src.application.ports import MediaInfo, Storage, Transcoder, UrlFetcher
 from src.domain.errors import Interrupted, PermanentError, TransientError
@@ -32,9 +33,9 @@ class ProcessVideoJobHandler(JobHandler[VideoJob]):
         transcoder: Transcoder,
         fetcher: UrlFetcher,
         limits: VideoLimits = VideoLimits(),
-        **base: object,
+        **base: Unpack[HandlerDependencies[VideoJob]],
     ) -> None:
-        super().__init__(**base)  # type: ignore[arg-type]
+        super().__init__(**base)
         self.storage = storage
         self.transcoder = transcoder
         self.fetcher = fetcher

@@ -227,6 +227,7 @@ def _client_side_dialect(engine: sa.Engine) -> sa.Dialect:
     a cast would refuse JSON text sent for a JSON column."""
     if engine.dialect.driver == "psycopg2":
         return engine.dialect
+    # the psycopg2 dialect class has an untyped constructor; compiling needs no driver loaded
     return postgresql_psycopg2.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -254,6 +255,7 @@ class OneStatement:
         self._sql: str | None = None
         self._defaults: dict[str, Any] = {}
         if engine.dialect.driver in ONE_ROUND_TRIP_DRIVERS:
+            # the stubs give Executable no compile(); every statement given here is a ClauseElement
             compiled = statement.compile(dialect=_client_side_dialect(engine))  # type: ignore[attr-defined]
             self._sql = (RELAXED_PREFIX if relaxed else "") + str(compiled)
             self._defaults = dict(compiled.params)  # literals in the statement; values override

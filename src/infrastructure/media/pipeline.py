@@ -9,8 +9,14 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
-_END = object()
 POLL_S = 0.1
+
+
+class _End:
+    """Put after the last item."""
+
+
+_END = _End()
 
 
 @dataclass(frozen=True)
@@ -23,22 +29,22 @@ def prefetched(items: Iterator[T], *, depth: int) -> Iterator[T]:
 
     An error in the worker is raised here; leaving the loop early stops the worker.
     """
-    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    buffer: queue.Queue[T | _Raised | _End] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     worker = threading.Thread(target=_fill, args=(items, buffer, stop), name="reelqueue-prefetch",
                               daemon=True)
     worker.start()
     try:
-        while (item := buffer.get()) is not _END:
+        while not isinstance(item := buffer.get(), _End):
             if isinstance(item, _Raised):
                 raise item.error
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
         worker.join()
 
 
-def _fill(items: Iterator[T], buffer: queue.Queue[object], stop: threading.Event) -> None:
+def _fill(items: Iterator[T], buffer: queue.Queue[T | _Raised | _End], stop: threading.Event) -> None:
     try:
         for item in items:
             if not _put(buffer, item, stop):
@@ -48,7 +54,7 @@ def _fill(items: Iterator[T], buffer: queue.Queue[object], stop: threading.Event
         _put(buffer, _Raised(exc), stop)
 
 
-def _put(buffer: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+def _put(buffer: queue.Queue[T | _Raised | _End], item: T | _Raised | _End, stop: threading.Event) -> bool:
     """Wait for room, unless the consumer has gone; False when it has."""
     while not stop.is_set():
         try:

@@ -15,7 +15,10 @@ import sys
 from collections.abc import Iterable
 from dataclasses import fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 REDACTED = "[REDACTED]"
 HANDLER_NAME = "reelqueue"
@@ -31,10 +34,9 @@ _CALLBACK_TOKEN = re.compile(r"(/webhooks/luma/[0-9a-fA-F]{32}/)[^/?\s'\"]+")  #
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
-def secrets_of(settings: object) -> list[str]:
+def secrets_of(settings: DataclassInstance) -> list[str]:
     """The values of a settings object's ``*_api_key`` fields."""
-    return [str(getattr(settings, f.name)) for f in fields(settings)  # type: ignore[arg-type]
-            if f.name.endswith("_api_key")]
+    return [str(getattr(settings, f.name)) for f in fields(settings) if f.name.endswith("_api_key")]
 
 
 class Redactor:
@@ -101,7 +103,7 @@ class TextFormatter(logging.Formatter):
         return self.redactor(text)
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is when a record comes (test runners swap it)."""
 
     def __init__(self) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from src import bootstrap
+from src.application.handlers import ProcessAIJobHandler, ProcessVideoJobHandler
 from src.application.messages import JobMessage
 from src.application.ports import AIJobRepository
 from src.config import Settings
@@ -37,23 +37,23 @@ def heartbeat_interval_s(settings: Settings) -> float:
 
 
 def build_worker(kind: JobKind, adapters: bootstrap.Adapters, *, metrics: WorkerMetrics,
-                 health: Health, **overrides: Any) -> Worker:
+                 health: Health) -> Worker:
     settings = adapters.settings
+    handlers: dict[JobKind, ProcessVideoJobHandler | ProcessAIJobHandler]  # each a runtime Handler
     if kind is JobKind.VIDEO:
-        handlers: dict[JobKind, Any] = {JobKind.VIDEO: bootstrap.video_handler(adapters)}
+        handlers = {JobKind.VIDEO: bootstrap.video_handler(adapters)}
         describe: Describe = kind_only
     else:
         handlers = {JobKind.AI: bootstrap.ai_handler(adapters)}
         describe = ai_labels(adapters.ai_jobs)
-    options: dict[str, Any] = dict(
+    return Worker(
+        adapters.consumer_factory(settings.queue), handlers, adapters.publisher,
         concurrency=settings.concurrency, prefetch=settings.prefetch, describe=describe,
         path_limits=parse_path_limits(settings.path_concurrency),
         visibility_timeout_s=settings.visibility_timeout_s,
         heartbeat_interval_s=heartbeat_interval_s(settings),
         shutdown_deadline_s=settings.shutdown_deadline_s, metrics=metrics, health=health,
     )
-    options.update(overrides)
-    return Worker(adapters.consumer_factory(settings.queue), handlers, adapters.publisher, **options)
 
 
 def run_worker(kind: JobKind, settings: Settings) -> list[str]:
