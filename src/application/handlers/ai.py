@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+from src.application.backoff import ExponentialBackoff, Jitter
 from src.application.handlers.base import JobHandler, Stopper
 from src.application.logs import job_log
 from src.application.outcomes import Outcome
@@ -36,6 +37,9 @@ from src.domain.sources import is_url
 from src.domain.status import JobStatus
 
 log = logging.getLogger(__name__)
+
+# between tries to record a provider's task id: 0.2 s, 0.4 s, 0.8 s ... up to 5 s, no jitter
+TASK_ID_SAVE_BACKOFF = ExponentialBackoff(base_s=0.2, max_s=5.0, jitter=Jitter.NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,7 +312,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         redelivery. The worker's heartbeat keeps the lock and the message while this waits.
         """
         waiting = job.wait_for_provider(task_id, self.clock.now())
-        delay_s = 0.2
+        failures = 1
+        delay_s = TASK_ID_SAVE_BACKOFF.delay_s(failures)
         deadline_s = time.monotonic() + self.task_id_save_s
         while True:
             try:
@@ -329,7 +334,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
                     return self.transition(current, current.cancelled_with_task(task_id, self.clock.now()))
                 raise
             time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 5.0)
+            failures += 1
+            delay_s = TASK_ID_SAVE_BACKOFF.delay_s(failures)
 
     def _check_back(self, job: AIJob, *, reason: str) -> Outcome:
         if job.status is JobStatus.PROCESSING:  # a redelivery found the task id: wait again

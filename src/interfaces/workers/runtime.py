@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from src.application.backoff import Backoff
 from src.application.handlers import Stopper
 from src.application.messages import JobMessage, UndecodableMessage
 from src.application.outcomes import Action, Outcome
@@ -32,7 +33,6 @@ from src.domain.errors import JobNotFound, ReelqueueError
 from src.domain.jobs import JobKind
 from src.infrastructure.observability.health import Health
 from src.infrastructure.observability.metrics import WorkerMetrics
-from src.interfaces.workers.backoff import Backoff
 from src.interfaces.workers.heartbeat import Heartbeat
 from src.interfaces.workers.limits import PathSlots
 
