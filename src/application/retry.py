@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from src.application.backoff import ExponentialBackoff, Jitter
+from src.application.queue_limits import MAX_DELAY_S
 from src.domain.errors import TransientError
-
-SQS_MAX_DELAY_S = 900
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class RetryPolicy:
 
     max_attempts: int = 5
     base_delay_s: float = 10.0
-    max_delay_s: float = SQS_MAX_DELAY_S
+    max_delay_s: float = MAX_DELAY_S
     rng: Callable[[], float] = field(default=random.random, compare=False)
 
     def decide(self, attempts: int, error: TransientError) -> Retry | GiveUp:

@@ -30,10 +30,10 @@ from datetime import timedelta
 
 from src.application.backoff import Backoff
 from src.application.ports import Clock, JobPublisher, Outbox, OutboxEntry
+from src.application.queue_limits import MAX_BATCH
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 10  # entries per SendMessageBatch
 SCAN_LIMIT = 100  # old pending entries taken per scan
 MAX_BACKLOG = 10_000  # entries held in memory; beyond, they wait in the outbox only
 

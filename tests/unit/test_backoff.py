@@ -38,7 +38,8 @@ def test_a_seeded_generator_gives_the_same_waits_every_time():
         return [backoff.delay_s(n) for n in range(1, 8)]
 
     assert waits(7) == waits(7)
-    assert all(step / 2 <= wait <= step for wait, step in zip(waits(7), [1, 2, 4, 8, 16, 30, 30]))
+    steps = [1, 2, 4, 8, 16, 30, 30]
+    assert all(step / 2 <= wait <= step for wait, step in zip(waits(7), steps, strict=True))
 
 
 def test_jittered_waits_never_exceed_the_cap():

@@ -19,6 +19,7 @@ from src.application.handlers.base import JobHandler, Stopper
 from src.application.logs import job_log
 from src.application.outcomes import Outcome
 from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, RemoteTask, Storage
+from src.application.queue_limits import MAX_DELAY_S
 from src.application.retry import GiveUp
 from src.application.workflows import workflow_for
 from src.domain.catalogue import CATALOGUE, WorkerType
@@ -47,7 +48,7 @@ class PollSchedule:
     """How soon to check a remote task again: a quarter of its age, within bounds."""
 
     min_delay_s: int = 5
-    max_delay_s: int = 900  # the SQS DelaySeconds cap
+    max_delay_s: int = MAX_DELAY_S
 
     def next_delay_s(self, age_s: float) -> int:
         return int(min(self.max_delay_s, max(self.min_delay_s, age_s / 4)))
@@ -60,7 +61,7 @@ class QuotaWait:
 
     max_wait_s: float = 24 * 3600
     recheck_s: int = 300
-    max_delay_s: int = 900  # the SQS DelaySeconds cap
+    max_delay_s: int = MAX_DELAY_S
 
     def delay_s(self, retry_after_s: float | None) -> int:
         wanted = self.recheck_s if retry_after_s is None else retry_after_s

@@ -24,17 +24,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from src.application.messages import MAX_BODY_BYTES, JobMessage
+from src.application.messages import JobMessage
 from src.application.ports import Clock, ReceivedMessage
+from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE, MAX_WAIT_S
 from src.domain.errors import ReelqueueError, ServiceUnavailable
 from src.infrastructure.db.engine import OneStatement, transaction
 from src.infrastructure.db.tables import queue_messages as t
 
 log = logging.getLogger(__name__)
 
-MAX_DELAY_S = 900
-MAX_BATCH = 10
-MAX_WAIT_S = 20
 POLL_INTERVAL_S = 0.2
 MAX_RECEIVE_REASON = "maxReceiveCount exceeded"
 
@@ -109,7 +107,7 @@ class SqlQueueConsumer:
     def receive(self, *, max_messages: int, wait_s: float) -> list[ReceivedMessage]:
         deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
         while True:
-            got = self._claim(max(1, min(max_messages, MAX_BATCH)))
+            got = self._claim(max(1, min(max_messages, MAX_RECEIVE)))
             if got or time.monotonic() >= deadline:
                 return got
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))

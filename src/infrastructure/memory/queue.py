@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from src.application.messages import MAX_BODY_BYTES, JobMessage
+from src.application.messages import JobMessage
 from src.application.ports import ReceivedMessage
 from src.application.ports.clock import Clock
+from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE
 from src.domain.errors import ReelqueueError
-
-MAX_DELAY_S = 900
-MAX_BATCH = 10
 
 
 @dataclass
@@ -131,7 +129,7 @@ class InMemoryConsumer:
     def receive(self, *, max_messages: int, wait_s: float) -> list[ReceivedMessage]:
         deadline = time.monotonic() + min(wait_s, 20)
         while True:
-            got = self.broker.receive(self.queue, min(max_messages, MAX_BATCH))
+            got = self.broker.receive(self.queue, min(max_messages, MAX_RECEIVE))
             if got or time.monotonic() >= deadline:
                 return got
             time.sleep(0.01)

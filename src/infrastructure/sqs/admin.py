@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from src.application.queue_limits import MAX_RECEIVE
 from src.infrastructure.sqs.client import aws_errors
-from src.infrastructure.sqs.consumer import MAX_MESSAGES, REASON_ATTRIBUTE, chunks, delete_batch
+from src.infrastructure.sqs.consumer import REASON_ATTRIBUTE, chunks, delete_batch
 from src.infrastructure.sqs.publisher import SqsPublisher
 from src.infrastructure.sqs.queues import QueueDirectory
 
@@ -37,7 +38,7 @@ class SqsQueueAdmin:
         seen: dict[str, tuple[str, str, str]] = {}
         handles: list[str] = []
         while len(seen) < max_messages:
-            messages = self._receive(url, min(MAX_MESSAGES, max_messages - len(seen)))
+            messages = self._receive(url, min(MAX_RECEIVE, max_messages - len(seen)))
             if not messages:
                 break
             for m in messages:
@@ -60,7 +61,7 @@ class SqsQueueAdmin:
     def _drain(self, queue: str, forward: Any) -> int:
         url = self.directory.dlq_url(queue)
         moved = 0
-        while messages := self._receive(url, MAX_MESSAGES):
+        while messages := self._receive(url, MAX_RECEIVE):
             forward([m["Body"] for m in messages])
             delete_batch(self.client, url, [m["ReceiptHandle"] for m in messages])
             moved += len(messages)

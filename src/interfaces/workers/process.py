@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
+from src.application.queue_limits import MAX_RECEIVE
 from src.config import Settings
 from src.domain.jobs import JobKind
 
@@ -51,8 +52,8 @@ def parse_args(kind: JobKind, argv: Sequence[str] | None, settings: Settings) ->
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("--concurrency must be at least 1")
-    if not 0 <= args.prefetch <= 10:
-        parser.error("--prefetch must be between 0 and 10")
+    if not 0 <= args.prefetch <= MAX_RECEIVE:
+        parser.error(f"--prefetch must be between 0 and {MAX_RECEIVE}")
     worker_type = getattr(args, "worker_type", settings.worker_type)
     return replace(
         settings, queue=args.queue or default_queue(kind, worker_type), concurrency=args.concurrency,

@@ -29,6 +29,7 @@ from src.application.handlers import Stopper
 from src.application.messages import JobMessage, UndecodableMessage
 from src.application.outcomes import Action, Outcome
 from src.application.ports import JobConsumer, JobPublisher, ReceivedMessage
+from src.application.queue_limits import MAX_BATCH, MAX_DELAY_S
 from src.domain.errors import JobNotFound, ReelqueueError
 from src.domain.jobs import JobKind
 from src.infrastructure.observability.health import Health
@@ -38,8 +39,6 @@ from src.interfaces.workers.limits import PathSlots
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 10  # SQS ReceiveMessage / DeleteMessageBatch limit
-MAX_DELAY_S = 900  # SQS DelaySeconds limit
 POLL_S = 0.2  # how often a waiting loop looks at the stop flag
 
 

@@ -1,0 +1,17 @@
+"""The queue's limits, in one place: Amazon SQS's quotas, which every queue adapter (SQS, the
+SQL lease queue, the in-memory queue) enforces alike so a job that runs on one runs on all.
+
+Source: the Amazon SQS Developer Guide, "Amazon SQS message quotas"
+(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html),
+and the API reference of ReceiveMessage, SendMessageBatch and ChangeMessageVisibility.
+"""
+
+from __future__ import annotations
+
+MAX_RECEIVE = 10  # messages per ReceiveMessage (MaxNumberOfMessages 1-10)
+MAX_BATCH = 10  # entries per SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch
+MAX_WAIT_S = 20  # the longest long poll (WaitTimeSeconds 0-20)
+MAX_DELAY_S = 900  # the longest delay of a message (DelaySeconds 0-900, 15 minutes)
+MAX_VISIBILITY_TIMEOUT_S = 12 * 3600  # the longest visibility timeout (12 hours)
+MAX_BODY_BYTES = 1024 * 1024  # one message body, and all the bodies of one batch (1 MiB)
+MAX_RETENTION_S = 14 * 24 * 3600  # the longest message retention period (14 days)
