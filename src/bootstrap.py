@@ -25,6 +25,7 @@ from src.application.ports import (
     Outbox,
     OutboxRelay,
     ProgressStore,
+    QueueAdmin,
     Storage,
     VideoJobRepository,
 )
@@ -180,8 +181,9 @@ def _queue(
     )
 
 
-def queue_admin(adapters: Adapters) -> Any:
-    """Dead-letter inspection for operators: ``list_dead``/``dead_letters``, ``redrive``, ``purge_dead``."""
+def queue_admin(adapters: Adapters) -> QueueAdmin:
+    """Dead-letter inspection and handling for operators (the CLI). The in-memory queue lives
+    and dies with its process, so a separate operator process has nothing to administer there."""
     settings = adapters.settings
     if settings.queue_backend == "sqs":
         from src.infrastructure.sqs.admin import SqsQueueAdmin

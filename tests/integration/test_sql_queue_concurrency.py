@@ -88,7 +88,7 @@ def test_dead_letters_can_be_listed_redriven_and_purged(engine: Any) -> None:
     redriven = admin.redrive(queue)
     again = consumer.receive(max_messages=10, wait_s=0)
 
-    assert [(body, reason) for _, body, reason in dead] == [
+    assert [(letter.body, letter.reason) for letter in dead] == [
         (first.body, "unknown message version 9"), (second.body, "maxReceiveCount exceeded")]
     assert depth_before == 0 and redriven == 2
     assert sorted(m.body for m in again) == sorted([first.body, second.body])

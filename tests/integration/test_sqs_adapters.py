@@ -103,23 +103,23 @@ def test_dead_letters_can_be_listed_redriven_and_purged(sqs_client: Any, directo
         for message in got:
             consumer.dead_letter(message, reason="bad input")
 
-    listed = admin.list_dead(QUEUE, max_messages=20)
-    listed_again = admin.list_dead(QUEUE, max_messages=5)
+    listed = admin.dead_letters(QUEUE, max_messages=20)
+    listed_again = admin.dead_letters(QUEUE, max_messages=5)
     redriven = admin.redrive(QUEUE)
     back = received_ids(consumer)
     for message in consumer.receive(max_messages=1, wait_s=0):
         consumer.ack([message])
 
-    assert len(listed) == 13 and {reason for _, _, reason in listed} == {"bad input"}
+    assert len(listed) == 13 and {letter.reason for letter in listed} == {"bad input"}
     assert len(listed_again) == 5
     assert redriven == 13 and len(back) == 13
-    assert admin.list_dead(QUEUE) == [] and admin.depth(QUEUE) == 0
+    assert admin.dead_letters(QUEUE) == [] and admin.depth(QUEUE) == 0
 
     SqsPublisher(sqs_client, directory).publish(messages(2))
     for message in consumer.receive(max_messages=10, wait_s=0):
         consumer.dead_letter(message, reason="bad input")
     assert admin.purge_dead(QUEUE) == 2
-    assert admin.list_dead(QUEUE) == []
+    assert admin.dead_letters(QUEUE) == []
 
 
 def test_an_unreachable_endpoint_is_service_unavailable() -> None:

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from src.application.messages import JobMessage
-from src.application.ports import Clock, ReceivedMessage
+from src.application.ports import Clock, DeadLetter, ReceivedMessage
 from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE, MAX_WAIT_S
 from src.domain.errors import ReelqueueError, ServiceUnavailable
 from src.infrastructure.db.engine import OneStatement, transaction
@@ -206,11 +206,12 @@ class SqlQueueAdmin:
         with _db_errors("count messages"), self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def dead_letters(self, queue: str) -> list[tuple[int, str, str]]:
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
         query = (sa.select(t.c.id, t.c.body, t.c.dead_reason)
                  .where(t.c.queue == queue, t.c.dead_reason.is_not(None)).order_by(t.c.id))
         with _db_errors("list dead letters"), self.engine.connect() as conn:
-            return [(row.id, row.body, row.dead_reason) for row in conn.execute(query)]
+            return [DeadLetter(message_id=str(row.id), body=row.body, reason=row.dead_reason)
+                    for row in conn.execute(query)]
 
     def redrive(self, queue: str) -> int:
         """Move every dead letter of ``queue`` back to ready, with a fresh receive count."""
@@ -221,6 +222,7 @@ class SqlQueueAdmin:
             return conn.execute(dead.values(**values)).rowcount
 
     def purge_dead(self, queue: str) -> int:
+        """Delete every dead letter of ``queue``; returns how many."""
         dead = sa.delete(t).where(t.c.queue == queue, t.c.dead_reason.is_not(None))
         with _db_errors("purge dead letters"), self.engine.begin() as conn:
             return conn.execute(dead).rowcount

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from src.application.ports import DeadLetter
 from src.application.queue_limits import MAX_RECEIVE
 from src.infrastructure.sqs.client import aws_errors
 from src.infrastructure.sqs.consumer import REASON_ATTRIBUTE, chunks, delete_batch
@@ -32,17 +33,17 @@ class SqsQueueAdmin:
             response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=names)
         return sum(int(response["Attributes"].get(name, 0)) for name in names)
 
-    def list_dead(self, queue: str, max_messages: int = 100) -> list[tuple[str, str, str]]:
-        """Up to ``max_messages`` dead letters as (message id, body, reason); they stay in the DLQ."""
+    def dead_letters(self, queue: str, max_messages: int = 100) -> list[DeadLetter]:
+        """Up to ``max_messages`` dead letters; they stay in the DLQ."""
         url = self.directory.dlq_url(queue)
-        seen: dict[str, tuple[str, str, str]] = {}
+        seen: dict[str, DeadLetter] = {}
         handles: list[str] = []
         while len(seen) < max_messages:
             messages = self._receive(url, min(MAX_RECEIVE, max_messages - len(seen)))
             if not messages:
                 break
             for m in messages:
-                seen[m["MessageId"]] = (m["MessageId"], m["Body"], _reason(m))
+                seen[m["MessageId"]] = _dead_letter(m)
                 handles.append(m["ReceiptHandle"])
         self._show_again(url, handles)
         return list(seen.values())
@@ -82,6 +83,10 @@ class SqsQueueAdmin:
                        for i, handle in enumerate(chunk)]
             with aws_errors("hand dead letters back"):
                 self.client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+def _dead_letter(message: dict[str, Any]) -> DeadLetter:
+    return DeadLetter(message_id=message["MessageId"], body=message["Body"], reason=_reason(message))
 
 
 def _reason(message: dict[str, Any]) -> str:
