@@ -8,7 +8,7 @@ remote-only AI worker never imports torch).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ from src.infrastructure.net import UnresolvableHost, UnsafeUrl, UrlPolicy, vet_u
 if TYPE_CHECKING:
     from src.infrastructure.db.repository import MessageWriter
     from src.infrastructure.media.fetcher import HttpUrlFetcher
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
 
 log = logging.getLogger(__name__)
 
@@ -186,19 +187,28 @@ def queue_admin(adapters: Adapters) -> QueueAdmin:
     and dies with its process, so a separate operator process has nothing to administer there."""
     settings = adapters.settings
     if settings.queue_backend == "sqs":
-        from src.infrastructure.sqs.admin import SqsQueueAdmin
-        from src.infrastructure.sqs.client import make_sqs_client
-        from src.infrastructure.sqs.queues import QueueDirectory
-
-        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
-        return SqsQueueAdmin(client, QueueDirectory(
-            client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
-            visibility_timeout_s=settings.visibility_timeout_s))
+        return _sqs_queue_admin(settings)
     if settings.queue_backend == "sql":
         from src.infrastructure.db.queue import SqlQueueAdmin
 
         return SqlQueueAdmin(adapters.extras["engine"], clock=adapters.clock)
     raise ValueError(f"queue backend {settings.queue_backend!r} has no dead-letter administration")
+
+
+def ensure_sqs_queues(settings: Settings, names: Sequence[str]) -> None:
+    """Create the SQS queues ``names`` with their dead-letter queues and redrive policy (idempotent)."""
+    _sqs_queue_admin(settings).directory.ensure(names)
+
+
+def _sqs_queue_admin(settings: Settings) -> SqsQueueAdmin:
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
+    from src.infrastructure.sqs.client import make_sqs_client
+    from src.infrastructure.sqs.queues import QueueDirectory
+
+    client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+    return SqsQueueAdmin(client, QueueDirectory(
+        client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
+        visibility_timeout_s=settings.visibility_timeout_s))
 
 
 def _storage(settings: Settings) -> Storage:

@@ -93,8 +93,7 @@ def ensure_queues(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     if settings.queue_backend != "sqs":
         print(f"nothing to create: the {settings.queue_backend} queue needs no setup", file=out)
         return 0
-    with _adapters(settings) as adapters:
-        bootstrap.queue_admin(adapters).directory.ensure(QUEUES)
+    bootstrap.ensure_sqs_queues(settings, QUEUES)
     print(f"queues ready: {', '.join(QUEUES)} (each with a dead-letter queue)", file=out)
     return 0
 
