@@ -219,7 +219,8 @@ def _storage(settings: Settings) -> Storage:
         return S3Storage(client, bucket=settings.s3_bucket)
     from src.infrastructure.storage.local import LocalStorage
 
-    return LocalStorage(Path(settings.storage_root), public_base_url=settings.public_base_url)
+    return LocalStorage(Path(settings.storage_root), public_base_url=settings.public_base_url,
+                        files_path=settings.files_url_path)
 
 
 # --- use cases and handlers ----------------------------------------------------------------------
@@ -305,7 +306,7 @@ def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
         "quota_wait": QuotaWait(max_wait_s=settings.provider_quota_wait_s),
     }
     if settings.worker_type == "remote":  # only remote workers talk to Luma
-        parts["callback_url"] = luma_callbacks(settings.public_base_url,
+        parts["callback_url"] = luma_callbacks(settings.public_base_url, settings.luma_callback_path,
                                                policy=callback_policy or UrlPolicy())
     if "local" not in overrides and settings.worker_type == "gpu":
         from src.infrastructure.inference.images import StorageImageFetcher
@@ -328,10 +329,12 @@ def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None,
     return ProcessAIJobHandler(**_handler_base(adapters, adapters.ai_jobs), **parts)
 
 
-def luma_callbacks(public_base_url: str, *, policy: UrlPolicy) -> Callable[[AIJob], str | None]:
-    """The job -> callback URL function; checked once (at worker start), never per job."""
+def luma_callbacks(public_base_url: str, callback_path: str, *,
+                   policy: UrlPolicy) -> Callable[[AIJob], str | None]:
+    """The job -> callback URL function; checked once (at worker start), never per job.
+    ``callback_path``: where the API serves Luma's callbacks (``REELQUEUE_LUMA_CALLBACK_PATH``)."""
     base = public_callback_base(public_base_url, policy=policy)
-    return lambda job: luma_callback_url(base, job)
+    return lambda job: luma_callback_url(base, callback_path, job)
 
 
 def public_callback_base(public_base_url: str, *, policy: UrlPolicy) -> str | None:
@@ -350,7 +353,8 @@ def public_callback_base(public_base_url: str, *, policy: UrlPolicy) -> str | No
     return public_base_url.rstrip("/")
 
 
-def luma_callback_url(base: str | None, job: AIJob) -> str | None:
+def luma_callback_url(base: str | None, callback_path: str, job: AIJob) -> str | None:
+    """``base + callback_path + <job id>/<callback token>`` for a Luma job, else None."""
     if base is None or job.provider != "luma" or not job.callback_token:
         return None
-    return f"{base}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"
+    return f"{base}/{callback_path.strip('/')}/{job.id}/{job.callback_token}"

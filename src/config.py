@@ -25,6 +25,10 @@ class Settings:
     # how providers (Luma's callbacks) and users (local storage's file links) reach the API; empty:
     # no callbacks (polling alone) and file links relative to the API's own address
     public_base_url: str = ""
+    # where the API serves what workers link to (its URL conf, apps/jobs/urls.py): the signed
+    # files of local storage, and Luma's callbacks (+ "<job id>/<callback token>")
+    files_url_path: str = "/api/v1/files/"
+    luma_callback_path: str = "/api/v1/webhooks/luma/"
 
     # SQS
     aws_region: str = "us-east-1"
