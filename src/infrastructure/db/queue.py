@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -27,8 +27,9 @@ import sqlalchemy as sa
 from src.application.messages import JobMessage
 from src.application.ports import Clock, DeadLetter, ReceivedMessage
 from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE, MAX_WAIT_S
-from src.domain.errors import ReelqueueError, ServiceUnavailable
+from src.domain.errors import ReelqueueError
 from src.infrastructure.db.engine import OneStatement, transaction
+from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import queue_messages as t
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,8 @@ POLL_INTERVAL_S = 0.2
 MAX_RECEIVE_REASON = "maxReceiveCount exceeded"
 
 
-@contextmanager
-def _db_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except sa.exc.OperationalError as exc:
-        raise ServiceUnavailable(f"queue database unavailable while trying to {action}: {exc}") from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise ReelqueueError(f"queue database error while trying to {action}: {exc}") from exc
+def _db_errors(action: str) -> AbstractContextManager[None]:
+    return translated_errors(f"the queue database (trying to {action})")
 
 
 class SqlQueuePublisher:
