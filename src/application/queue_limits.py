@@ -15,3 +15,5 @@ MAX_DELAY_S = 900  # the longest delay of a message (DelaySeconds 0-900, 15 minu
 MAX_VISIBILITY_TIMEOUT_S = 12 * 3600  # the longest visibility timeout (12 hours)
 MAX_BODY_BYTES = 1024 * 1024  # one message body, and all the bodies of one batch (1 MiB)
 MAX_RETENTION_S = 14 * 24 * 3600  # the longest message retention period (14 days)
+# the reason a dead letter carries when it was received maxReceiveCount times (the redrive policy)
+MAX_RECEIVE_REASON = "maxReceiveCount exceeded"

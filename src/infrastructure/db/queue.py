@@ -26,7 +26,13 @@ import sqlalchemy as sa
 
 from src.application.messages import JobMessage
 from src.application.ports import Clock, DeadLetter, ReceivedMessage
-from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE, MAX_WAIT_S
+from src.application.queue_limits import (
+    MAX_BODY_BYTES,
+    MAX_DELAY_S,
+    MAX_RECEIVE,
+    MAX_RECEIVE_REASON,
+    MAX_WAIT_S,
+)
 from src.domain.errors import ReelqueueError
 from src.infrastructure.db.engine import OneStatement, transaction
 from src.infrastructure.db.errors import translated_errors
@@ -35,7 +41,6 @@ from src.infrastructure.db.tables import queue_messages as t
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.2
-MAX_RECEIVE_REASON = "maxReceiveCount exceeded"
 
 
 def _db_errors(action: str) -> AbstractContextManager[None]:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from src.application.messages import JobMessage
 from src.application.ports import DeadLetter, ReceivedMessage
 from src.application.ports.clock import Clock
-from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE
+from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE, MAX_RECEIVE_REASON
 from src.domain.errors import ReelqueueError
 
 
@@ -60,7 +60,7 @@ class InMemoryBroker:
                 if stored.visible_at > now:
                     continue
                 if stored.receive_count >= self.max_receive_count:
-                    self._to_dlq(queue, stored, "maxReceiveCount exceeded")
+                    self._to_dlq(queue, stored, MAX_RECEIVE_REASON)
                     continue
                 stored.receive_count += 1
                 stored.receipt = f"r{next(self._ids)}"

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from src.application.ports import DeadLetter
-from src.application.queue_limits import MAX_RECEIVE
+from src.application.queue_limits import MAX_RECEIVE, MAX_RECEIVE_REASON
 from src.infrastructure.sqs.client import aws_errors
 from src.infrastructure.sqs.consumer import REASON_ATTRIBUTE, chunks, delete_batch
 from src.infrastructure.sqs.publisher import SqsPublisher
@@ -15,7 +15,6 @@ from src.infrastructure.sqs.queues import QueueDirectory
 log = logging.getLogger(__name__)
 
 HOLD_S = 30  # how long listed or moved dead letters stay hidden from other readers
-MAX_RECEIVE_REASON = "maxReceiveCount exceeded"  # dead letters moved by the redrive policy carry no reason
 
 
 class SqsQueueAdmin:
@@ -91,4 +90,4 @@ def _dead_letter(message: dict[str, Any]) -> DeadLetter:
 
 def _reason(message: dict[str, Any]) -> str:
     attribute = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {})
-    return str(attribute.get("StringValue", MAX_RECEIVE_REASON))
+    return str(attribute.get("StringValue", MAX_RECEIVE_REASON))  # SQS's redrive sets no reason
