@@ -1,9 +1,10 @@
 """The queue's limits, in one place: Amazon SQS's quotas, which every queue adapter (SQS, the
 SQL lease queue, the in-memory queue) enforces alike so a job that runs on one runs on all.
 
-Source: the Amazon SQS Developer Guide, "Amazon SQS message quotas"
+Sources (cited row by row in docs/providers.md): the Amazon SQS Developer Guide's message quotas
 (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html),
-and the API reference of ReceiveMessage, SendMessageBatch and ChangeMessageVisibility.
+the API reference of ReceiveMessage, SendMessage(Batch) and ChangeMessageVisibility, and the 1 MiB
+payload announcement (https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import pytest
 
 from src.application.messages import JobMessage
 from src.application.ports import JobConsumer, JobPublisher, QueueAdmin, ReceivedMessage
+from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE
 from src.domain.errors import ReelqueueError
 from src.domain.jobs import JobKind
 from src.infrastructure.memory import (
@@ -355,6 +356,31 @@ def test_one_ack_of_a_batch_deletes_its_current_leases_and_skips_a_stale_one(rig
     assert len(first) == 3 and len(second) == 2
     left = consumer.receive(max_messages=10, wait_s=1)
     assert [m.message_id for m in left] == [m.message_id for m in first if m.message_id not in renewed]
+
+
+def test_a_receive_asking_for_more_than_the_sqs_limit_gets_at_most_ten(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue) for _ in range(MAX_RECEIVE + 2)])
+
+    got = rig.consumer(queue).receive(max_messages=50, wait_s=1)
+
+    assert 1 <= len(got) <= MAX_RECEIVE == 10
+
+
+def test_the_body_and_delay_limits_are_exactly_the_sqs_ones(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    envelope = len(message(queue).encode().encode()) - 32  # the body without its job id
+    largest = JobMessage(kind=JobKind.VIDEO, job_id="x" * (MAX_BODY_BYTES - envelope), queue=queue)
+    too_big = JobMessage(kind=JobKind.VIDEO, job_id="x" * (MAX_BODY_BYTES - envelope + 1), queue=queue)
+
+    rig.publisher.publish([largest])
+    rig.publisher.publish([message(queue)], delay_s=MAX_DELAY_S)
+
+    with pytest.raises(ReelqueueError):
+        rig.publisher.publish([too_big])
+    with pytest.raises(ReelqueueError):
+        rig.publisher.publish([message(queue)], delay_s=MAX_DELAY_S + 1)
+    assert (MAX_BODY_BYTES, MAX_DELAY_S) == (1024 * 1024, 900)
 
 
 def test_a_body_over_one_mebibyte_or_a_long_delay_is_refused(rig: QueueRig) -> None:

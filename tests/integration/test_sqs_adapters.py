@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from src.application.messages import JobMessage
+from src.application.queue_limits import MAX_RETENTION_S
 from src.domain.errors import ReelqueueError, ServiceUnavailable
 from src.domain.jobs import JobKind
 from src.infrastructure.sqs.admin import SqsQueueAdmin
@@ -65,14 +66,16 @@ def test_ensure_creates_the_queue_with_a_redrive_policy_and_is_idempotent(
 ) -> None:
     directory.ensure([QUEUE])
     attributes = sqs_client.get_queue_attributes(QueueUrl=directory.url(QUEUE), AttributeNames=["All"])
-    dlq_arn = sqs_client.get_queue_attributes(QueueUrl=directory.dlq_url(QUEUE),
-                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq = sqs_client.get_queue_attributes(QueueUrl=directory.dlq_url(QUEUE),
+                                          AttributeNames=["All"])["Attributes"]
+    dlq_arn = dlq["QueueArn"]
 
     policy = json.loads(attributes["Attributes"]["RedrivePolicy"])
     assert policy["deadLetterTargetArn"] == dlq_arn
     assert int(policy["maxReceiveCount"]) == 4
     assert attributes["Attributes"]["VisibilityTimeout"] == "30"
     assert directory.url(QUEUE).endswith(directory.prefix + QUEUE)
+    assert int(dlq["MessageRetentionPeriod"]) == MAX_RETENTION_S == 14 * 24 * 3600
 
 
 def test_an_unknown_queue_is_a_clear_error(sqs_client: Any) -> None:
