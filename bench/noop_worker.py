@@ -43,7 +43,7 @@ class NoopHandler(JobHandler[VideoJob]):
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         database_url=args.database_url, redis_url=args.redis_url, queue_backend=args.queue_backend,
-        sqs_endpoint_url=args.sqs_endpoint, sqs_queue_prefix=args.sqs_prefix,
+        sqs_endpoint_url=args.sqs_endpoint, sqs_queue_prefix=args.sqs_prefix, aws_region="us-east-1",
         concurrency=args.concurrency, prefetch=args.prefetch, visibility_timeout_s=300,
         log_level="WARNING",
     )

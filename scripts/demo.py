@@ -71,7 +71,7 @@ def prepare(env: dict[str, str], wan_dir: Path) -> str:
     step("generating a 4 s test clip")
     make_clip(VAR / "clip.mp4")
     step("creating the demo user and its API token")
-    return run(["-m", "apps.manage", "create_api_token", "demo"], env).split()[-1]
+    return run(["-m", "apps.manage", "create_api_token", "demo", "--rotate"], env).split()[-1]
 
 
 def make_clip(path: Path) -> None:

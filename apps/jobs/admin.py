@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from apps.jobs import services
 from apps.jobs.models import Batch, Job, model_label
@@ -175,3 +177,19 @@ class BatchAdmin(ReadOnlyAdmin):
         jobs = Job.objects.filter(batch_id__in=queryset.values("id"),
                                   status__in=[JobStatus.QUEUED.value, JobStatus.WAITING_PROVIDER.value])
         run_each(self, request, jobs, "Cancelled", services.job_service().cancel)
+
+
+class DigestTokenAdmin(TokenAdmin):
+    """API tokens are stored as digests (``apps.jobs.tokens``) and made by ``create_api_token``,
+    which shows each once: here they are only listed and deleted (a deleted token is refused at
+    once). A token added here would store its key in the clear and never authenticate."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+admin.site.unregister(TokenProxy)
+admin.site.register(TokenProxy, DigestTokenAdmin)

@@ -1,18 +1,21 @@
 """Django settings, read from ``REELQUEUE_*`` environment variables (see docs/configuration.md).
 
 The library's settings (database, queue, storage, ...) come from :class:`src.config.Settings`;
-only what is Django's own is read here.
+only what is Django's own is read here. Both are checked together: a wrong variable raises one
+:class:`src.config.SettingsError` naming every problem (``python -m apps.manage`` and the gunicorn
+config print it and exit with status 2).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from django.core.exceptions import ImproperlyConfigured
-
 from apps.reelqueue_api.database import django_database
-from src.config import Settings
+from src.config import FALSE, TRUE, Process, Settings, SettingsError, variable
+
+THROTTLE_RATE = re.compile(r"[1-9][0-9]*/(second|minute|hour|day)")
 
 
 def _env(name: str, default: str = "") -> str:
@@ -20,22 +23,47 @@ def _env(name: str, default: str = "") -> str:
 
 
 def _flag(name: str, default: bool = False) -> bool:
-    return _env(name, "1" if default else "0").strip().lower() in ("1", "true", "yes", "on")
+    return _env(name, "1" if default else "0").strip().lower() in TRUE
 
 
 def _list(name: str, default: str) -> list[str]:
     return [item.strip() for item in _env(name, default).split(",") if item.strip()]
 
 
+def _own_problems() -> list[str]:
+    """The rules of the variables only the API reads."""
+    problems = []
+    debug = _env("DEBUG", "0").strip().lower()
+    if debug not in (*TRUE, *FALSE):
+        problems.append(f"{variable('debug')}={debug!r}: not a yes/no value; allowed: "
+                        f"{', '.join(TRUE)} or {', '.join(FALSE)}")
+    if not _env("SECRET_KEY") and debug not in TRUE:
+        problems.append(f"{variable('secret_key')} is empty: the API needs a secret key "
+                        f"(or {variable('debug')}=1 for local development)")
+    rate = _env("THROTTLE_USER_POSTS", "60/minute").strip()
+    if not THROTTLE_RATE.fullmatch(rate):
+        problems.append(f"{variable('throttle_user_posts')}={rate!r}: not a rate; allowed: "
+                        "<requests>/<second|minute|hour|day>, e.g. 60/minute")
+    return problems
+
+
+def _library_settings() -> Settings:
+    """The library's settings for the API process, checked with the API's own variables."""
+    problems = _own_problems()
+    try:
+        library = Settings.from_env(process=Process.API)
+    except SettingsError as exc:
+        problems = exc.problems + problems
+    if problems:
+        raise SettingsError(problems)
+    return library
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-REELQUEUE = Settings.from_env()
+REELQUEUE = _library_settings()
 
 DEBUG = _flag("DEBUG")
-SECRET_KEY = _env("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("set REELQUEUE_SECRET_KEY (or REELQUEUE_DEBUG=1 for local development)")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+SECRET_KEY = _env("SECRET_KEY") or "insecure-development-key-do-not-use-in-production"  # DEBUG only
 ALLOWED_HOSTS = _list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = _list("CSRF_TRUSTED_ORIGINS", "")
 
@@ -115,7 +143,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["apps.jobs.throttling.UserPostRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user_posts": _env("THROTTLE_USER_POSTS", "60/minute")},
+    "DEFAULT_THROTTLE_RATES": {"user_posts": _env("THROTTLE_USER_POSTS", "60/minute").strip()},
     "DEFAULT_PARSER_CLASSES": ["apps.jobs.parsers.BoundedJSONParser"],  # JSON only, bounded
     "DEFAULT_PAGINATION_CLASS": "apps.jobs.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,

@@ -10,6 +10,8 @@ payload announcement (https://aws.amazon.com/blogs/compute/more-room-to-build-se
 from __future__ import annotations
 
 MAX_RECEIVE = 10  # messages per ReceiveMessage (MaxNumberOfMessages 1-10)
+MAX_RECEIVE_COUNT = 1000  # the redrive policy's maxReceiveCount (1-1,000)
+MAX_QUEUE_NAME_CHARS = 80  # a queue name: letters, digits, hyphens and underscores
 MAX_BATCH = 10  # entries per SendMessageBatch, DeleteMessageBatch, ChangeMessageVisibilityBatch
 MAX_WAIT_S = 20  # the longest long poll (WaitTimeSeconds 0-20)
 MAX_DELAY_S = 900  # the longest delay of a message (DelaySeconds 0-900, 15 minutes)

@@ -43,3 +43,23 @@ def resolve_path(value: str | None, policy: UnknownPathPolicy) -> ResolvedPath:
         known = ", ".join(p.value for p in ProductionPath)
         raise ValidationError({"production_path": f"{problem}; choose one of: {known}"})
     return ResolvedPath(DEFAULT_PATH, warning=f"{problem}; using {DEFAULT_PATH.value}")
+
+
+def parse_path_limits(text: str) -> dict[str, int]:
+    """``"cinema=1,fashion=4"`` -> ``{"cinema": 1, "fashion": 4}``; empty text: no limits."""
+    limits: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in {p.value for p in ProductionPath}:
+            raise ValueError(f"path limit {item!r}: expected <path>=<n> with a known production path "
+                             f"({', '.join(p.value for p in ProductionPath)})")
+        if name in limits:
+            raise ValueError(f"path limit {item!r}: {name} is given twice")
+        try:
+            limits[name] = int(value)
+        except ValueError:
+            raise ValueError(f"path limit {item!r}: {value.strip()!r} is not a whole number") from None
+        if limits[name] < 1:
+            raise ValueError(f"path limit {item!r}: must be at least 1")
+    return limits

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from src import bootstrap
 from src.application.enqueue import Reconciler
 from src.application.ports import QueueAdmin
-from src.config import Settings
+from src.config import Settings, SettingsError
 from src.domain.errors import JobNotFound, ReelqueueError
 from src.infrastructure.observability.logs import configure_logging, secrets_of
 from src.interfaces.smoke import SmokeAborted, run_smoke
@@ -33,6 +33,7 @@ from src.interfaces.workers.signals import stop_on_signals
 log = logging.getLogger(__name__)
 
 QUEUES = ("video", "ai-gpu", "ai-remote")
+EXIT_BAD_SETTINGS = 2  # a REELQUEUE_* variable is wrong: nothing ran
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,7 +70,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     args = parser().parse_args(argv)
     out = out or sys.stdout
     args.stdin = stdin or sys.stdin
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
     configure_logging(log_format="text", log_level=settings.log_level, secrets=secrets_of(settings))
     try:
         return COMMANDS[args.command](settings, args, out)

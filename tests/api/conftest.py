@@ -35,13 +35,21 @@ def make_user() -> Callable[..., Any]:
 
 @pytest.fixture
 def client_for() -> Callable[[Any], Any]:
-    """An APIClient sending ``Authorization: Token ...`` for ``user``."""
+    """An APIClient sending ``Authorization: Token ...`` for ``user``: the token issued for them
+    in this test (only its digest is stored), or a new one once theirs is deleted."""
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from apps.jobs.tokens import issue_token, token_digest
+
+    issued: dict[Any, str] = {}
+
     def make(user: Any) -> APIClient:
+        token = issued.get(user.pk)
+        if token is None or not Token.objects.filter(key=token_digest(token)).exists():
+            token = issued[user.pk] = issue_token(user)
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         return client
 
     return make

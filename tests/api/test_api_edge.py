@@ -62,11 +62,12 @@ def _database() -> None:
 @pytest.fixture(scope="module")
 def token(live_api: Any, django_db_blocker: Any, api_database_url: str) -> Iterator[str]:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+
+    from apps.jobs.tokens import issue_token
 
     with django_db_blocker.unblock():
         user = get_user_model().objects.create_user(username="edge-prober")
-        key = Token.objects.create(user=user).key
+        key = issue_token(user)
     yield str(key)
     with django_db_blocker.unblock():
         user.delete()

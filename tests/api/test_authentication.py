@@ -1,11 +1,15 @@
-"""API tokens: every request is checked against the database, with DRF's rules and answers."""
+"""API tokens: every request is checked against the database, with DRF's rules and answers; the
+database holds digests, never a usable token."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from apps.jobs.tokens import issue_token, token_digest
 
 T2V = {"model": "gen4.5", "mode": "t2v", "prompt": "a red fox in snow", "duration_s": 5}
 
@@ -52,15 +56,63 @@ def test_a_deleted_token_is_refused_at_once(alice, client_for):
     assert client.get("/api/v1/jobs").status_code == 401
 
 
-def test_the_request_carries_the_token_and_its_user(alice):
+def test_the_request_carries_the_stored_token_and_its_user_from_one_query(alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIRequestFactory
 
     from apps.jobs.authentication import OneQueryTokenAuthentication
 
-    key = Token.objects.create(user=alice).key
+    key = issue_token(alice)
     request: Any = APIRequestFactory().get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Token {key}")
 
-    user, token = OneQueryTokenAuthentication().authenticate(request)
+    with CaptureQueriesContext(connection) as queries:
+        user, token = OneQueryTokenAuthentication().authenticate(request)
+        seen = (user, user.is_active, user.username, token.key, token.user, token.created)
 
-    assert (user, user.is_active, user.username) == (alice, True, "alice")
-    assert (token.key, token.user, token.created) == (key, alice, Token.objects.get(key=key).created)
+    stored = Token.objects.get(user=alice)
+    assert seen == (alice, True, "alice", token_digest(key), alice, stored.created)
+    assert len(queries) == 1
+
+
+def test_the_database_holds_no_usable_token(alice, bob, client_for):
+    from django.db import connection
+
+    keys = {issue_token(alice), issue_token(bob)}
+    with connection.cursor() as cursor:  # what a dump of the token table shows
+        cursor.execute(f"SELECT * FROM {Token._meta.db_table}")
+        dumped = {str(value) for row in cursor.fetchall() for value in row}
+
+    assert not keys & dumped
+    assert not any(key in value for key in keys for value in dumped)
+    for value in dumped:
+        assert with_token(value).get("/api/v1/jobs").status_code == 401
+    for key in keys:
+        assert with_token(key).get("/api/v1/jobs").status_code == 200
+
+
+def test_the_migration_hashes_existing_tokens_in_place_and_they_keep_working(alice, bob):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    leaves = executor.loader.graph.leaf_nodes("jobs")
+    executor.migrate([("jobs", "0001_initial")])
+    old_keys = {alice.pk: Token.objects.create(user=alice).key, bob.pk: Token.objects.create(user=bob).key}
+    assert with_token(old_keys[alice.pk]).get("/api/v1/jobs").status_code == 401  # before: not a digest
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(leaves)
+
+    stored = dict(Token.objects.values_list("user_id", "key"))
+    assert stored == {pk: token_digest(key) for pk, key in old_keys.items()}
+    for key in old_keys.values():
+        assert with_token(key).get("/api/v1/jobs").status_code == 200
+
+
+@pytest.mark.parametrize("key", ["x" * 500, "a\x00b", "'OR'1'='1", "%s", "\u00e9t\u00e9"])
+def test_any_token_text_is_refused_with_401_and_never_reaches_the_database_as_is(alice, key):
+    response = with_token(key).get("/api/v1/jobs")
+
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("Invalid token")  # DRF's words for a bad header too

@@ -59,7 +59,7 @@ def sqs_proxy(moto_server: str) -> Iterator[SqsProxy]:
 def use_sqs(settings: Any, sqs_queues: QueueDirectory) -> Callable[[str], None]:
     def use(endpoint_url: str) -> None:
         settings.REELQUEUE = replace(settings.REELQUEUE, queue_backend="sqs", sqs_endpoint_url=endpoint_url,
-                                     sqs_queue_prefix=sqs_queues.prefix)
+                                     aws_region="us-east-1", sqs_queue_prefix=sqs_queues.prefix)
 
     return use
 

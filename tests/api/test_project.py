@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 import sqlalchemy as sa
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from apps.jobs.models import Batch, Job
 from apps.reelqueue_api.database import django_database
@@ -22,13 +22,27 @@ def test_create_api_token_prints_a_working_token(client):
     assert client.get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
 
 
-def test_create_api_token_makes_staff_and_keeps_the_token(django_user_model):
+def test_create_api_token_makes_staff_and_shows_a_token_only_when_it_makes_it(client, django_user_model):
     first, again = StringIO(), StringIO()
     call_command("create_api_token", "dave", "--staff", stdout=first)
-    call_command("create_api_token", "dave", stdout=again)
+    with pytest.raises(CommandError, match="already has an API token.*--rotate"):
+        call_command("create_api_token", "dave", stdout=again)
+    token = first.getvalue().strip()
 
-    assert first.getvalue() == again.getvalue()
+    assert again.getvalue() == ""
     assert django_user_model.objects.get(username="dave").is_staff
+    assert client.get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+
+
+def test_create_api_token_rotate_replaces_the_token_at_once(client):
+    first, second = StringIO(), StringIO()
+    call_command("create_api_token", "erin", stdout=first)
+    call_command("create_api_token", "erin", "--rotate", stdout=second)
+    old, new = first.getvalue().strip(), second.getvalue().strip()
+
+    assert old != new
+    assert client.get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Token {old}").status_code == 401
+    assert client.get("/api/v1/jobs", HTTP_AUTHORIZATION=f"Token {new}").status_code == 200
 
 
 def test_the_openapi_schema_and_its_docs_are_served_to_a_token(api):

@@ -64,6 +64,7 @@ AWS_DUMMY = {
 }
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 RUNNING = frozenset({"processing", "waiting_provider"})
+PAGE = 200  # the API's largest page (apps/jobs/pagination.py MAX_LIMIT)
 
 
 def free_port() -> int:
@@ -349,8 +350,12 @@ class Stack:
     # --- users and HTTP --------------------------------------------------------------------------
 
     def create_user(self, name: str, *, staff: bool = False) -> str:
-        """Create a user with ``create_api_token``; returns the token."""
-        args = ["-m", "apps.manage", "create_api_token", name] + (["--staff"] if staff else [])
+        """Create a user with ``create_api_token``; returns the token. The command shows a token
+        only when it makes one (only its digest is stored): a name seen before gets the token
+        this stack was shown, a user already in the database a new one (``--rotate``)."""
+        if name in self.tokens:
+            return self.tokens[name]
+        args = ["-m", "apps.manage", "create_api_token", name, "--rotate"] + (["--staff"] if staff else [])
         token = self.run_cli(*args).split()[-1]
         self.tokens[name] = token
         return token
@@ -407,7 +412,7 @@ class Stack:
         session = self.client(token or self.staff_token())
         results: list[dict[str, Any]] = []
         url: str | None = f"{self.api_url}/jobs"
-        params: dict[str, Any] | None = {"limit": 500, **filters}
+        params: dict[str, Any] | None = {"limit": PAGE, **filters}
         while url:
             answer = session.get(url, params=params, timeout=30)
             _expect(answer, 200)
@@ -420,7 +425,7 @@ class Stack:
                       interval_s: float = 0.25) -> dict[str, dict[str, Any]]:
         """Poll until every job is succeeded, failed or cancelled; their last views.
 
-        Polls ``GET /jobs`` (all pages, one request per 500 jobs) and records every sample seen
+        Polls ``GET /jobs`` (all pages, one request per ``PAGE`` jobs) and records every sample seen
         of each job in :attr:`samples`. Raises StackError naming the unfinished jobs at the deadline,
         or when a stack process died.
         """
@@ -464,7 +469,7 @@ class Stack:
                 try:
                     sent_s = time.monotonic()
                     answer = session.get(f"{self.api_url}/jobs", timeout=10,
-                                         params={"status": "processing", "limit": 500})
+                                         params={"status": "processing", "limit": PAGE})
                     if answer.status_code == 200:
                         for view in answer.json()["results"]:
                             self._record(sent_s, view, by="watch")

@@ -24,10 +24,11 @@ MAX_EXAMPLES = 25
 @pytest.fixture
 def token(api_db: None) -> str:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+
+    from apps.jobs.tokens import issue_token
 
     user = get_user_model().objects.create_user(username="fuzzer")
-    return str(Token.objects.create(user=user).key)
+    return issue_token(user)
 
 
 def load_schema() -> Any:

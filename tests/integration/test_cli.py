@@ -129,7 +129,7 @@ def test_purge_idempotency_keys_deletes_only_expired_ones(adapters):
 def test_dlq_commands_work_on_sqs(moto_server, monkeypatch, tmp_path):
     prefix = f"rq-{uuid.uuid4().hex[:8]}-"
     for name, value in {"REELQUEUE_QUEUE_BACKEND": "sqs", "REELQUEUE_SQS_ENDPOINT_URL": moto_server,
-                        "REELQUEUE_SQS_QUEUE_PREFIX": prefix,
+                        "REELQUEUE_AWS_REGION": "us-east-1", "REELQUEUE_SQS_QUEUE_PREFIX": prefix,
                         "REELQUEUE_DATABASE_URL": f"sqlite:///{tmp_path}/rq.sqlite3"}.items():
         monkeypatch.setenv(name, value)
     assert run("ensure-queues")[0] == 0

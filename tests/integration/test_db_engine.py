@@ -11,6 +11,13 @@ from src.infrastructure.db import engine as engine_module
 from src.infrastructure.db.engine import make_engine
 from src.infrastructure.db.migrations import upgrade
 from src.infrastructure.db.repository import SqlAlchemyJobRepository
+from tests.fixtures.services import PG_DRIVERS, with_driver
+
+
+@pytest.fixture(params=PG_DRIVERS)
+def postgres_url(postgres_url: str, request: pytest.FixtureRequest) -> str:
+    """Every Postgres test here runs on both drivers: psycopg2 and psycopg 3."""
+    return with_driver(postgres_url, request.param)
 
 
 def test_a_sqlite_file_gets_its_directory_wal_a_busy_timeout_and_foreign_keys(tmp_path):
@@ -192,10 +199,46 @@ def test_one_statement_on_a_lost_connection_is_service_unavailable_once_then_it_
     engine.dispose()
 
 
-def test_one_statement_with_the_server_down_is_service_unavailable():
+@pytest.mark.parametrize("driver", PG_DRIVERS)
+def test_one_statement_with_the_server_down_is_service_unavailable(driver):
     from src.infrastructure.db.errors import translated_errors
 
-    engine = make_engine("postgresql+psycopg2://postgres@127.0.0.1:1/none", pool_size=1)
+    engine = make_engine(f"postgresql+{driver}://postgres@127.0.0.1:1/none", pool_size=1)
     with pytest.raises(ServiceUnavailable), translated_errors():
         engine_module.OneStatement(engine, sa.select(sa.literal(1))).execute()
+    engine.dispose()
+
+
+def test_after_a_lost_connection_the_others_lost_with_it_are_replaced_before_use(postgres_url):
+    """A restarted server drops every connection: once one is found lost, each pooled one is
+    pinged (and replaced if dead) before its next use, however short its idle time."""
+    from src.infrastructure.db.errors import translated_errors
+
+    engine = make_engine(postgres_url, pool_size=2, max_overflow=0)
+    select = engine_module.OneStatement(engine, sa.select(sa.func.pg_backend_pid().label("pid")))
+    with engine.connect() as first, engine.connect() as second:
+        pids = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in (first, second)}
+    for pid in pids:
+        terminate(postgres_url, pid)
+
+    with pytest.raises(ServiceUnavailable), translated_errors():
+        select.execute()
+    with engine.connect() as first, engine.connect() as second:
+        now = {conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() for conn in (first, second)}
+
+    assert len(now) == 2 and not now & pids
+    engine.dispose()
+
+
+def test_one_statement_on_postgres_skips_sqlalchemys_execution_layers_on_both_drivers(postgres_url):
+    engine = make_engine(postgres_url, pool_size=1, max_overflow=0)
+    table = probe_table(engine)
+    through_sqlalchemy: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: through_sqlalchemy.append(args[2]))
+    insert = engine_module.OneStatement(
+        engine, table.insert().values(n=sa.bindparam("v")).returning(table.c.n), relaxed=True)
+
+    assert insert.execute(v=3) == (1, [{"n": 3}])
+    assert through_sqlalchemy == []
+    table.drop(engine)
     engine.dispose()

@@ -21,6 +21,7 @@ from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
 from src.infrastructure.db.repository import QueueWriter, SqlAlchemyJobRepository
 from src.infrastructure.db.tables import batches, queue_messages
 from src.infrastructure.memory import FakeClock
+from tests.fixtures.services import with_driver
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -49,7 +50,7 @@ class CountingConnection(psycopg2.extensions.connection):
 
 def counting_postgres_engine(postgres_url: str) -> sa.Engine:
     """One pooled psycopg2 connection that records what it sends, on empty job and queue tables."""
-    url = postgres_url.replace("postgresql://", "postgresql+psycopg2://", 1)
+    url = with_driver(postgres_url, "psycopg2")  # whichever driver the session's URL names
     engine = make_engine(url, pool_size=1, max_overflow=0,
                          connect_args={"connection_factory": CountingConnection})
     upgrade(engine)

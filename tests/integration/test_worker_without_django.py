@@ -1,5 +1,6 @@
 """The worker needs no Django: a fresh virtual environment with only requirements-worker.txt
-(plus pytest, to run the worker's tests) cannot import django, yet the worker runs.
+(installed as the image does, every hash checked; plus pytest, to run the worker's tests) cannot
+import django, yet the worker runs.
 
 pip's own wheel cache keeps the install to about a minute after the first run.
 """
@@ -31,8 +32,10 @@ def python(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("worker-venv")
     venv.create(home, with_pip=True, system_site_packages=False, clear=True)
     python = home / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(ROOT / "requirements-worker.txt"),
-                    pinned_pytest()], check=True, timeout=600)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    lock = str(ROOT / "requirements-worker.txt")
+    subprocess.run([*pip, "--require-hashes", "-r", lock], check=True, timeout=600)
+    subprocess.run([*pip, pinned_pytest()], check=True, timeout=600)
     return python
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from src.application.backoff import ExponentialBackoff, Jitter
 from src.application.handlers.base import JobHandler, Stopper
 from src.application.logs import job_log
-from src.application.outcomes import Outcome
+from src.application.outcomes import Ending, Outcome
 from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, RemoteTask, Storage
 from src.application.queue_limits import MAX_DELAY_S
 from src.application.retry import GiveUp
@@ -349,7 +349,7 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         now = self.clock.now()
         self.finish(job, lambda j: j.fail(str(exc), now))
         job_log(log, job).error("failed: %s", exc)
-        return Outcome.ack("failed permanently")
+        return Outcome.failed(Ending.FAILED)
 
     def _store(self, job: AIJob, path: Path) -> Output:
         self.progress.record(job.id, stage="uploading", percent=50)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from src.application.logs import job_log
-from src.application.outcomes import Outcome
+from src.application.outcomes import Ending, Outcome
 from src.application.ports import Clock, Idempotency, JobRepository, Lock, ProgressStore
 from src.application.retry import GiveUp, RetryPolicy
 from src.domain.errors import (
@@ -149,7 +149,7 @@ class JobHandler(Generic[J]):
             shutil.rmtree(tmp, ignore_errors=True)
         now = self.clock.now()
         self.finish(job, lambda j: j.succeed(outputs, now))
-        return Outcome.ack("succeeded")
+        return Outcome.succeeded()
 
     def settle_failure(self, job: J, exc: Exception) -> Outcome:
         """Turn an exception from processing into a saved state and an outcome."""
@@ -162,7 +162,7 @@ class JobHandler(Generic[J]):
         if isinstance(exc, PermanentError):
             self.finish(job, lambda j: j.fail(str(exc), now))
             log_.error("failed: %s", exc)
-            return Outcome.ack("failed permanently")
+            return Outcome.failed(Ending.FAILED)
         error = exc if isinstance(exc, TransientError) else TransientError(
             f"unexpected {type(exc).__name__}: {exc}"
         )
@@ -170,7 +170,7 @@ class JobHandler(Generic[J]):
         if isinstance(decision, GiveUp):
             self.finish(job, lambda j: j.fail(decision.reason, now))
             log_.error("failed: %s", decision.reason)
-            return Outcome.ack("attempts exhausted")
+            return Outcome.failed(Ending.EXHAUSTED)
         self.transition(job, job.requeue(now, str(error)))
         log_.warning("transient failure, retrying in %ss: %s", decision.delay_s, error)
         return Outcome.retry_later(decision.delay_s, str(error))

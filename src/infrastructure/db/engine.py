@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import psycopg2 as postgresql_psycopg2
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -31,8 +32,10 @@ def _server_engine(url: str, **kwargs: Any) -> sa.Engine:
     """
     kwargs.setdefault("pool_use_lifo", True)  # a busy thread keeps reusing its warm connection
     engine = sa.create_engine(url, **kwargs)
-    sa.event.listen(engine.pool, "checkout", _ping_if_idle)
+    liveness = _Liveness()
+    sa.event.listen(engine.pool, "checkout", liveness.ping_if_idle)
     sa.event.listen(engine.pool, "checkin", _note_idle_since)
+    sa.event.listen(engine.pool, "invalidate", liveness.note_invalidated)
     return engine
 
 
@@ -41,10 +44,28 @@ def _note_idle_since(_dbapi_connection: Any, record: Any) -> None:
         record.info["idle_since_s"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-    idle_since_s = record.info.get("idle_since_s")
-    if idle_since_s is None or time.monotonic() - idle_since_s < PING_AFTER_IDLE_S:
-        return  # new, or back in the pool a moment ago
+class _Liveness:
+    """When a pooled connection must be pinged before use: after sitting idle a while, or when it
+    went back to the pool before a connection of the same pool was found lost (a restarted server
+    drops them all; each one is checked, and replaced if dead, before its next use)."""
+
+    def __init__(self) -> None:
+        self.invalidated_at_s = float("-inf")
+
+    def note_invalidated(self, _dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        self.invalidated_at_s = time.monotonic()
+
+    def ping_if_idle(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since_s = record.info.get("idle_since_s")
+        if idle_since_s is None:
+            return  # new
+        if time.monotonic() - idle_since_s >= PING_AFTER_IDLE_S or idle_since_s <= self.invalidated_at_s:
+            _ping(dbapi_connection)
+
+
+def _ping(dbapi_connection: Any) -> None:
+    """``SELECT 1``; a dead connection raises :class:`sa.exc.DisconnectionError`, which makes the
+    pool replace it with a new one (SQLAlchemy's documented pessimistic-disconnect hook)."""
     try:
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT 1")
@@ -122,10 +143,14 @@ def dbapi_cursor(engine: sa.Engine, *, autocommit: bool = False) -> Iterator[Any
     """A driver cursor on a pooled connection, committed when the block ends: for a hot statement
     already compiled, without SQLAlchemy's execution layers. The pool and its liveness check
     stay; a driver error comes out as SQLAlchemy's (so :func:`translated_errors` applies), and a
-    lost connection invalidates the pool as :class:`sa.Connection` does.
+    lost connection is invalidated (public ``PoolProxiedConnection.invalidate``): the pool's
+    ``invalidate`` event makes every connection returned before it be pinged before its next use.
 
-    ``autocommit`` (psycopg2): each statement sent is a transaction of its own, in one round trip
-    (no ``BEGIN``, no ``COMMIT``); the connection goes back to the pool as it came."""
+    The cursor binds values on the client on both Postgres drivers (psycopg 3: a
+    ``psycopg.ClientCursor``), so a message may hold several statements, as on psycopg2.
+
+    ``autocommit`` (psycopg2, psycopg 3): each statement sent is a transaction of its own, in one
+    round trip (no ``BEGIN``, no ``COMMIT``); the connection goes back to the pool as it came."""
     try:
         raw = engine.raw_connection()
     except engine.dialect.loaded_dbapi.Error as exc:  # could not connect: SQLAlchemy's error, as usual
@@ -135,16 +160,16 @@ def dbapi_cursor(engine: sa.Engine, *, autocommit: bool = False) -> Iterator[Any
     if autocommit:
         driver = raw.dbapi_connection
         assert driver is not None  # a checked-out pool connection always has one
-        driver.autocommit = True  # client-side on psycopg2: no round trip
+        driver.autocommit = True  # client-side on psycopg2 and psycopg 3: no round trip
     try:
-        cursor = raw.cursor()
+        cursor = _client_side_cursor(raw, engine.dialect.driver)
         yield cursor
         if not autocommit:
             raw.commit()
     except engine.dialect.loaded_dbapi.Error as exc:
         lost = engine.dialect.is_disconnect(exc, raw.driver_connection, cursor)
         if lost:
-            engine.pool._invalidate(raw, exc)  # what sa.Connection does on a disconnect
+            raw.invalidate(exc)  # closed and dropped; the pool pings the others before reuse
         else:
             _rollback_quietly(raw)
         raise sa.exc.DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error,
@@ -159,6 +184,22 @@ def dbapi_cursor(engine: sa.Engine, *, autocommit: bool = False) -> Iterator[Any
             with contextlib.suppress(Exception):
                 raw.dbapi_connection.autocommit = False
         raw.close()
+
+
+def _client_side_cursor(raw: Any, driver: str) -> Any:
+    if driver == "psycopg":
+        import psycopg  # only where the engine's URL names it
+
+        return psycopg.ClientCursor(raw.driver_connection)
+    return raw.cursor()
+
+
+def _last_result(cursor: Any, driver: str) -> None:
+    """Move to the result of the message's last statement: psycopg 3 starts at the first one
+    (psycopg2 keeps only the last)."""
+    if driver == "psycopg":
+        while cursor.nextset():
+            pass
 
 
 def _rollback_quietly(raw: Any) -> None:
@@ -176,13 +217,24 @@ def _close_quietly(cursor: Any) -> None:
 
 
 RELAXED_PREFIX = "SET LOCAL synchronous_commit TO OFF; "
+ONE_ROUND_TRIP_DRIVERS = ("psycopg2", "psycopg")
+
+
+def _client_side_dialect(engine: sa.Engine) -> sa.Dialect:
+    """The dialect that writes the statement's SQL for a client-side cursor: psycopg2's on both
+    drivers. SQLAlchemy's psycopg 3 dialect casts every parameter to its column type's SQL type
+    (``%(v)s::VARCHAR``), for server-side binding; values bound on the client need no cast, and
+    a cast would refuse JSON text sent for a JSON column."""
+    if engine.dialect.driver == "psycopg2":
+        return engine.dialect
+    return postgresql_psycopg2.dialect()  # type: ignore[no-untyped-call]
 
 
 class OneStatement:
     """A statement that is a transaction of its own, compiled once: the hot single-row steps of
     the lease queue, the SQL locks, progress and job saves.
 
-    On psycopg2 it is sent in autocommit on a pooled driver connection: one round trip, where a
+    On psycopg2 and psycopg 3 it is sent in autocommit on a pooled driver connection: one round trip, where a
     transaction through SQLAlchemy costs three or four (``BEGIN``, [``SET LOCAL``,] the statement,
     ``COMMIT``) plus SQLAlchemy's execution layers. ``relaxed`` prefixes ``SET LOCAL
     synchronous_commit TO OFF`` in the same message: Postgres runs a multi-statement message as
@@ -191,7 +243,7 @@ class OneStatement:
     same statement through SQLAlchemy in a transaction of its own.
 
     Values are passed by the names of the statement's ``bindparam``s; the statement must not need
-    SQLAlchemy's bind processing on psycopg2 (datetimes, strings and numbers don't; JSON is passed
+    SQLAlchemy's bind processing on those drivers (datetimes, strings and numbers don't; JSON is passed
     already encoded). Errors come out as SQLAlchemy's, for :func:`translated_errors`.
     """
 
@@ -201,8 +253,8 @@ class OneStatement:
         self.relaxed = relaxed
         self._sql: str | None = None
         self._defaults: dict[str, Any] = {}
-        if engine.dialect.driver == "psycopg2":
-            compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
+        if engine.dialect.driver in ONE_ROUND_TRIP_DRIVERS:
+            compiled = statement.compile(dialect=_client_side_dialect(engine))  # type: ignore[attr-defined]
             self._sql = (RELAXED_PREFIX if relaxed else "") + str(compiled)
             self._defaults = dict(compiled.params)  # literals in the statement; values override
 
@@ -215,6 +267,7 @@ class OneStatement:
                 return result.rowcount, rows
         with dbapi_cursor(self.engine, autocommit=True) as cursor:
             cursor.execute(self._sql, {**self._defaults, **values})
+            _last_result(cursor, self.engine.dialect.driver)
             rows = []
             if cursor.description is not None:
                 names = [column[0] for column in cursor.description]

@@ -23,7 +23,7 @@ from src.domain.errors import ConcurrentUpdate, JobNotFound
 from src.domain.jobs import AIJob, Job, JobKind, Mode, Output, ProviderCancel, VideoJob
 from src.domain.status import JobStatus
 from src.infrastructure.clock import SystemClock
-from src.infrastructure.db.engine import OneStatement
+from src.infrastructure.db.engine import ONE_ROUND_TRIP_DRIVERS, OneStatement
 from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.idempotency_keys import insert_answer
 from src.infrastructure.db.queue import SqlQueuePublisher
@@ -113,8 +113,8 @@ class JobAndQueueRow:
     A statement is atomic: both rows commit or neither does, as in a transaction of two INSERTs.
     Compiled once per column set and sent in autocommit on a pooled driver connection
     (:class:`OneStatement`): one round trip, where ``BEGIN``, two INSERTs and ``COMMIT`` through
-    SQLAlchemy cost four and its execution layers. Only for psycopg2 (SQLite has no INSERT in a
-    CTE) and a single job; other adds (batches, SQLite, the outbox) take the transaction path.
+    SQLAlchemy cost four and its execution layers. Only for psycopg2 and psycopg 3 (SQLite has no
+    INSERT in a CTE) and a single job; other adds (batches, SQLite, the outbox) take the transaction path.
     """
 
     def __init__(self, engine: sa.Engine, publisher: SqlQueuePublisher) -> None:
@@ -192,7 +192,8 @@ class SqlAlchemyJobRepository(Generic[J]):
     @functools.cached_property
     def _job_and_message(self) -> JobAndQueueRow | None:
         """The one-statement add of a job with its queue row, where it applies (see there)."""
-        if self.engine.dialect.driver != "psycopg2" or not isinstance(self.messages, QueueWriter):
+        one_round_trip = self.engine.dialect.driver in ONE_ROUND_TRIP_DRIVERS
+        if not one_round_trip or not isinstance(self.messages, QueueWriter):
             return None
         return JobAndQueueRow(self.engine, self.messages.publisher)
 
@@ -237,8 +238,8 @@ class SqlAlchemyJobRepository(Generic[J]):
 
     def _update_alone(self, values: dict[str, Any]) -> int:
         """The conditional UPDATE in a transaction of its own, every job's hot path: one
-        :class:`OneStatement` per column set (one round trip on psycopg2). ``outputs`` goes in
-        as JSON text, which both SQLite and Postgres store in the JSON column."""
+        :class:`OneStatement` per column set (one round trip on psycopg2 and psycopg 3). ``outputs``
+        goes in as JSON text, which both SQLite and Postgres store in the JSON column."""
         keys = tuple(values)
         statement = self._updates.get(keys)
         if statement is None:  # a column set or two per repository, each compiled once

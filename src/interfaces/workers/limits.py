@@ -6,24 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 
-from src.domain.paths import ProductionPath
-
-
-def parse_path_limits(text: str) -> dict[str, int]:
-    """``"cinema=1,fashion=4"`` -> ``{"cinema": 1, "fashion": 4}``; empty text: no limits."""
-    limits: dict[str, int] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or name not in {p.value for p in ProductionPath}:
-            raise ValueError(f"path limit {item!r}: expected <path>=<n> with a known production path")
-        try:
-            limits[name] = int(value)
-        except ValueError:
-            raise ValueError(f"path limit {item!r}: {value.strip()!r} is not a whole number") from None
-        if limits[name] < 1:
-            raise ValueError(f"path limit {item!r}: must be at least 1")
-    return limits
+from src.domain.paths import parse_path_limits as parse_path_limits  # where the rule lives
 
 
 class PathSlots:
