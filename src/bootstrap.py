@@ -8,10 +8,10 @@ remote-only AI worker never imports torch).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from src.application.enqueue import InlineRelay, JobService, Reconciler, UrlGuard, no_url_guard
 from src.application.handlers import (
@@ -33,6 +33,7 @@ from src.application.ports import (
     Outbox,
     OutboxRelay,
     ProgressStore,
+    QueueAdmin,
     RemoteProvider,
     Storage,
     VideoJobRepository,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from src.infrastructure.db.repository import MessageWriter
     from src.infrastructure.media.fetcher import HttpUrlFetcher
     from src.infrastructure.memory import InMemoryBroker, InMemoryDatabase
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
 
 log = logging.getLogger(__name__)
 
@@ -203,23 +205,33 @@ def _queue(
     )
 
 
-def queue_admin(adapters: Adapters) -> Any:
-    """Dead-letter inspection for operators: ``list_dead``/``dead_letters``, ``redrive``, ``purge_dead``."""
+def queue_admin(adapters: Adapters) -> QueueAdmin:
+    """Dead-letter inspection and handling for operators (the CLI). The in-memory queue lives
+    and dies with its process, so a separate operator process has nothing to administer there."""
     settings = adapters.settings
     if settings.queue_backend == "sqs":
-        from src.infrastructure.sqs.admin import SqsQueueAdmin
-        from src.infrastructure.sqs.client import make_sqs_client
-        from src.infrastructure.sqs.queues import QueueDirectory
-
-        client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
-        return SqsQueueAdmin(client, QueueDirectory(
-            client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
-            visibility_timeout_s=settings.visibility_timeout_s))
+        return _sqs_queue_admin(settings)
     if settings.queue_backend == "sql":
         from src.infrastructure.db.queue import SqlQueueAdmin
 
         return SqlQueueAdmin(adapters.extras["engine"], clock=adapters.clock)
     raise ValueError(f"queue backend {settings.queue_backend!r} has no dead-letter administration")
+
+
+def ensure_sqs_queues(settings: Settings, names: Sequence[str]) -> None:
+    """Create the SQS queues ``names`` with their dead-letter queues and redrive policy (idempotent)."""
+    _sqs_queue_admin(settings).directory.ensure(names)
+
+
+def _sqs_queue_admin(settings: Settings) -> SqsQueueAdmin:
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
+    from src.infrastructure.sqs.client import make_sqs_client
+    from src.infrastructure.sqs.queues import QueueDirectory
+
+    client = make_sqs_client(region=settings.aws_region, endpoint_url=settings.sqs_endpoint_url or None)
+    return SqsQueueAdmin(client, QueueDirectory(
+        client, prefix=settings.sqs_queue_prefix, max_receive_count=settings.max_receive_count,
+        visibility_timeout_s=settings.visibility_timeout_s))
 
 
 def _storage(settings: Settings) -> Storage:
@@ -230,7 +242,8 @@ def _storage(settings: Settings) -> Storage:
         return S3Storage(client, bucket=settings.s3_bucket)
     from src.infrastructure.storage.local import LocalStorage
 
-    return LocalStorage(Path(settings.storage_root), public_base_url=settings.public_base_url)
+    return LocalStorage(Path(settings.storage_root), public_base_url=settings.public_base_url,
+                        files_path=settings.files_url_path)
 
 
 # --- use cases and handlers ----------------------------------------------------------------------
@@ -306,7 +319,8 @@ def ai_handler(adapters: Adapters, *, callback_policy: UrlPolicy | None = None) 
         storage=adapters.storage,
         local=local_generators(adapters) if settings.worker_type == "gpu" else None,
         remote=remote_providers(adapters) if remote else None,
-        callback_url=(luma_callbacks(settings.public_base_url, policy=callback_policy or UrlPolicy())
+        callback_url=(luma_callbacks(settings.public_base_url, settings.luma_callback_path,
+                                     policy=callback_policy or UrlPolicy())
                       if remote else _no_callback),
         quota_wait=QuotaWait(max_wait_s=settings.provider_quota_wait_s),
         **handler_dependencies(adapters, adapters.ai_jobs),
@@ -342,10 +356,12 @@ def remote_providers(adapters: Adapters) -> dict[str, RemoteProvider]:
     }
 
 
-def luma_callbacks(public_base_url: str, *, policy: UrlPolicy) -> Callable[[AIJob], str | None]:
-    """The job -> callback URL function; checked once (at worker start), never per job."""
+def luma_callbacks(public_base_url: str, callback_path: str, *,
+                   policy: UrlPolicy) -> Callable[[AIJob], str | None]:
+    """The job -> callback URL function; checked once (at worker start), never per job.
+    ``callback_path``: where the API serves Luma's callbacks (``REELQUEUE_LUMA_CALLBACK_PATH``)."""
     base = public_callback_base(public_base_url, policy=policy)
-    return lambda job: luma_callback_url(base, job)
+    return lambda job: luma_callback_url(base, callback_path, job)
 
 
 def public_callback_base(public_base_url: str, *, policy: UrlPolicy) -> str | None:
@@ -364,7 +380,8 @@ def public_callback_base(public_base_url: str, *, policy: UrlPolicy) -> str | No
     return public_base_url.rstrip("/")
 
 
-def luma_callback_url(base: str | None, job: AIJob) -> str | None:
+def luma_callback_url(base: str | None, callback_path: str, job: AIJob) -> str | None:
+    """``base + callback_path + <job id>/<callback token>`` for a Luma job, else None."""
     if base is None or job.provider != "luma" or not job.callback_token:
         return None
-    return f"{base}/api/v1/webhooks/luma/{job.id}/{job.callback_token}"
+    return f"{base}/{callback_path.strip('/')}/{job.id}/{job.callback_token}"

@@ -20,6 +20,12 @@ from enum import Enum
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import SplitResult, urlsplit
 
+from src.application.queue_limits import (
+    MAX_QUEUE_NAME_CHARS,
+    MAX_RECEIVE,
+    MAX_RECEIVE_COUNT,
+    MAX_VISIBILITY_TIMEOUT_S,
+)
 from src.domain.errors import ReelqueueError
 from src.domain.paths import parse_path_limits
 
@@ -37,12 +43,12 @@ LogFormat = Literal["json", "text"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-SQS_MAX_RECEIVE_COUNT = 1000  # RedrivePolicy maxReceiveCount: 1 to 1,000
-SQS_MAX_VISIBILITY_TIMEOUT_S = 12 * 3600  # VisibilityTimeout: 0 to 43,200 seconds
-SQS_MAX_QUEUE_NAME = 80  # letters, digits, hyphens and underscores
+SQS_MAX_RECEIVE_COUNT = MAX_RECEIVE_COUNT  # RedrivePolicy maxReceiveCount: 1 to 1,000
+SQS_MAX_VISIBILITY_TIMEOUT_S = MAX_VISIBILITY_TIMEOUT_S  # VisibilityTimeout: 0 to 43,200 seconds
+SQS_MAX_QUEUE_NAME = MAX_QUEUE_NAME_CHARS  # letters, digits, hyphens and underscores
 SQS_LONGEST_SUFFIX = "ai-remote-dlq"  # the longest name the prefix is put before
 S3_MAX_PRESIGN_S = 7 * 24 * 3600  # a SigV4 presigned URL lives at most 7 days
-MAX_PREFETCH = 10  # one SQS receive returns at most 10 messages
+MAX_PREFETCH = MAX_RECEIVE  # one SQS receive returns at most 10 messages
 MAX_PORT = 65535
 
 
@@ -75,6 +81,10 @@ class Settings:
     # how providers (Luma's callbacks) and users (local storage's file links) reach the API; empty:
     # no callbacks (polling alone) and file links relative to the API's own address
     public_base_url: str = ""
+    # where the API serves what workers link to (its URL conf, apps/jobs/urls.py): the signed
+    # files of local storage, and Luma's callbacks (+ "<job id>/<callback token>")
+    files_url_path: str = "/api/v1/files/"
+    luma_callback_path: str = "/api/v1/webhooks/luma/"
 
     # SQS (and the region of S3)
     aws_region: str = ""  # required by the sqs queue and s3 storage
@@ -314,6 +324,12 @@ def _optional_http_url(value: str) -> str | None:
     return _http_url(value) if value else None
 
 
+def _url_path(value: str) -> str | None:
+    if re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+/?", value):
+        return None
+    return "not a URL path; allowed: /<segment>/<segment>/ (letters, digits, '.', '-', '_', '~')"
+
+
 def _queue_prefix(value: str) -> str | None:
     longest = SQS_MAX_QUEUE_NAME - len(SQS_LONGEST_SUFFIX)
     if re.fullmatch(rf"[A-Za-z0-9_-]{{0,{longest}}}", value):
@@ -384,6 +400,8 @@ FIELD_RULES: dict[str, Check] = {
     "queue_backend": _allowed(QueueBackend),
     "storage_backend": _allowed(StorageBackend),
     "public_base_url": _optional_http_url,
+    "files_url_path": _url_path,
+    "luma_callback_path": _url_path,
     "aws_region": _aws_region,
     "sqs_endpoint_url": _optional_http_url,
     "sqs_queue_prefix": _queue_prefix,

@@ -10,7 +10,6 @@ from src.domain.errors import ReelqueueError
 from src.domain.jobs import AIJob, Job, JobKind
 
 MESSAGE_VERSION = 1
-MAX_BODY_BYTES = 1024 * 1024  # the SQS limit (1 MiB)
 
 
 class UndecodableMessage(ReelqueueError):

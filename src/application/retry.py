@@ -6,9 +6,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from src.application.backoff import ExponentialBackoff, Jitter
+from src.application.queue_limits import MAX_DELAY_S
 from src.domain.errors import TransientError
-
-SQS_MAX_DELAY_S = 900
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,12 @@ class GiveUp:
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    """Exponential backoff with jitter, capped at ``max_delay_s``, for ``max_attempts`` attempts."""
+    """Exponential backoff with equal jitter (:mod:`src.application.backoff`), capped at
+    ``max_delay_s``, for ``max_attempts`` attempts."""
 
     max_attempts: int = 5
     base_delay_s: float = 10.0
-    max_delay_s: float = SQS_MAX_DELAY_S
+    max_delay_s: float = MAX_DELAY_S
     rng: Callable[[], float] = field(default=random.random, compare=False)
 
     def decide(self, attempts: int, error: TransientError) -> Retry | GiveUp:
@@ -37,6 +38,9 @@ class RetryPolicy:
         return Retry(self.delay_s(attempts, at_least_s=error.retry_after_s or 0))
 
     def delay_s(self, attempts: int, *, at_least_s: float = 0) -> int:
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** max(attempts - 1, 0))
-        jittered = ceiling / 2 + self.rng() * ceiling / 2  # "equal jitter": never less than half
-        return int(min(self.max_delay_s, max(jittered, at_least_s, 1)))
+        """The :class:`ExponentialBackoff` wait (equal jitter) after ``attempts`` attempts, at
+        least ``at_least_s`` (the provider's Retry-After) and 1 s, at most ``max_delay_s``, in
+        whole seconds (SQS delays are integers)."""
+        backoff = ExponentialBackoff(base_s=self.base_delay_s, max_s=self.max_delay_s,
+                                     jitter=Jitter.EQUAL, rng=self.rng)
+        return int(min(self.max_delay_s, max(backoff.delay_s(attempts), at_least_s, 1)))

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         Outbox,
         OutboxRelay,
         ProgressStore,
+        QueueAdmin,
         RemoteProvider,
         Storage,
         Transcoder,
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from src.infrastructure.db.idempotency import SqlIdempotency
     from src.infrastructure.db.idempotency_keys import SqlAlchemyIdempotencyKeys
     from src.infrastructure.db.progress import SqlProgress
-    from src.infrastructure.db.queue import SqlQueueConsumer, SqlQueuePublisher
+    from src.infrastructure.db.queue import SqlQueueAdmin, SqlQueueConsumer, SqlQueuePublisher
     from src.infrastructure.db.repository import (
         MessageWriter,
         OutboxWriter,
@@ -68,9 +69,11 @@ if TYPE_CHECKING:
         InMemoryOutbox,
         InMemoryProgress,
         InMemoryPublisher,
+        InMemoryQueueAdmin,
         InMemoryStorage,
     )
     from src.infrastructure.relay import BackgroundRelay
+    from src.infrastructure.sqs.admin import SqsQueueAdmin
     from src.infrastructure.sqs.consumer import SqsConsumer
     from src.infrastructure.sqs.publisher import SqsPublisher
     from src.infrastructure.storage.local import LocalStorage
@@ -116,6 +119,10 @@ def publishers(sqs: SqsPublisher, sql: SqlQueuePublisher, memory: InMemoryPublis
 
 
 def consumers(sqs: SqsConsumer, sql: SqlQueueConsumer, memory: InMemoryConsumer) -> list[JobConsumer]:
+    return [sqs, sql, memory]
+
+
+def queue_admins(sqs: SqsQueueAdmin, sql: SqlQueueAdmin, memory: InMemoryQueueAdmin) -> list[QueueAdmin]:
     return [sqs, sql, memory]
 
 

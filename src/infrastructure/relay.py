@@ -28,11 +28,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from src.application.backoff import Backoff
 from src.application.ports import Clock, JobPublisher, Outbox, OutboxEntry
+from src.application.queue_limits import MAX_BATCH
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 10  # entries per SendMessageBatch
 SCAN_LIMIT = 100  # old pending entries taken per scan
 MAX_BACKLOG = 10_000  # entries held in memory; beyond, they wait in the outbox only
 
@@ -79,7 +80,7 @@ class BackgroundRelay:
         self._unmarked: list[int] = []  # sent, not yet marked sent (the database was down)
         self._thread: threading.Thread | None = None
         self._closing = False
-        self._failures = 0
+        self._backoff = Backoff(base_s=self.backoff_base_s, max_s=self.backoff_max_s, rng=self.rng)
 
     # --- the caller's side -----------------------------------------------------------------------
 
@@ -125,12 +126,12 @@ class BackgroundRelay:
                 next_scan_s = time.monotonic() + self.scan_interval_s
                 self._take_old_entries(besides=batch)
             if self._turn(batch):
-                self._failures = 0
+                self._backoff = Backoff(base_s=self.backoff_base_s, max_s=self.backoff_max_s, rng=self.rng)
             elif self._closing:
                 return  # no waiting for a queue that is down: the outbox keeps the rest
             else:
-                self._failures += 1
-                self._pause(self._backoff_s())
+                self._backoff.failed()
+                self._pause(self._backoff.delay_s())
 
     def _next_batch(self, next_scan_s: float) -> list[OutboxEntry] | None:
         """Wait for entries (or a scan, or close); ``None`` when closing with nothing left."""
@@ -193,10 +194,6 @@ class BackgroundRelay:
                         len(self._waiting), len(entries) - max(room, 0))
         self._waiting.extend(entries[:max(room, 0)])
 
-    def _backoff_s(self) -> float:
-        step_s = min(self.backoff_max_s, self.backoff_base_s * 2 ** (self._failures - 1))
-        return float(step_s / 2 + step_s / 2 * self.rng())
-
     def _pause(self, seconds: float) -> None:
         """Back off: new hand-offs do not cut it short (they would hammer a queue that is down),
         close() does."""
@@ -207,4 +204,4 @@ class BackgroundRelay:
 
     def _log_failure(self, action: str, count: int, exc: Exception) -> None:
         log.warning("outbox relay: could not %s %d message(s), retrying in the background (attempt %d): %s",
-                    action, count, self._failures + 1, exc)
+                    action, count, self._backoff.failures + 1, exc)

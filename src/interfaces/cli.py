@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from src import bootstrap
 from src.application.enqueue import Reconciler
+from src.application.ports import QueueAdmin
 from src.config import Settings, SettingsError
 from src.domain.errors import JobNotFound, ReelqueueError
 from src.infrastructure.observability.logs import configure_logging, secrets_of
@@ -97,8 +98,7 @@ def ensure_queues(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     if settings.queue_backend != "sqs":
         print(f"nothing to create: the {settings.queue_backend} queue needs no setup", file=out)
         return 0
-    with _adapters(settings) as adapters:
-        bootstrap.queue_admin(adapters).directory.ensure(QUEUES)
+    bootstrap.ensure_sqs_queues(settings, QUEUES)
     print(f"queues ready: {', '.join(QUEUES)} (each with a dead-letter queue)", file=out)
     return 0
 
@@ -137,22 +137,20 @@ def _loop(step: Callable[[], None], *, interval_s: float) -> None:
 
 def dlq(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     with _adapters(settings) as adapters:
-        admin = bootstrap.queue_admin(adapters)
-        if args.action == "list":
-            for message_id, body, reason in _dead_letters(admin, args.queue):
-                print(json.dumps({"id": message_id, "reason": reason, "body": body}), file=out)
-            return 0
-        if args.action == "redrive":
-            print(f"moved {admin.redrive(args.queue)} message(s) back to {args.queue}", file=out)
-        else:
-            print(f"deleted {admin.purge_dead(args.queue)} dead letter(s) of {args.queue}", file=out)
+        return run_dlq(bootstrap.queue_admin(adapters), args.action, args.queue, out=out)
+
+
+def run_dlq(admin: QueueAdmin, action: str, queue: str, *, out: TextIO) -> int:
+    """``dlq list|redrive|purge`` on any queue backend."""
+    if action == "list":
+        for letter in admin.dead_letters(queue):
+            line = {"id": letter.message_id, "reason": letter.reason, "body": letter.body}
+            print(json.dumps(line), file=out)
+    elif action == "redrive":
+        print(f"moved {admin.redrive(queue)} message(s) back to {queue}", file=out)
+    else:
+        print(f"deleted {admin.purge_dead(queue)} dead letter(s) of {queue}", file=out)
     return 0
-
-
-def _dead_letters(admin: Any, queue: str) -> list[tuple[Any, str, str]]:
-    if hasattr(admin, "list_dead"):  # SQS
-        return list(admin.list_dead(queue))
-    return list(admin.dead_letters(queue))  # the SQL queue
 
 
 def requeue(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from src import bootstrap
+from src.config import Settings
 from src.domain.status import JobStatus
 from src.infrastructure.db.tables import queue_messages
 
@@ -37,6 +40,17 @@ def test_the_right_token_relays_a_check_message_and_leaves_the_job_alone(api, cl
     assert response.status_code == 200
     assert [m["job_id"] for m in messages(library)] == [job.id, job.id]  # submission, then the relay
     assert library.ai_jobs.get(job.id) == job
+
+
+def test_the_callback_url_workers_build_from_the_default_settings_reaches_this_view(api, client, library):
+    job = waiting_luma_job(api, library)
+    url = bootstrap.luma_callback_url("https://jobs.example.com", Settings().luma_callback_path, job)
+
+    response = client.post(urlsplit(url).path, {"id": "luma-task-1", "state": "completed"},
+                           content_type="application/json")
+
+    assert response.status_code == 200
+    assert [m["job_id"] for m in messages(library)] == [job.id, job.id]
 
 
 def test_a_wrong_token_is_404_and_changes_nothing(api, client, library):

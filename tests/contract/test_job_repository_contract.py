@@ -413,7 +413,7 @@ def test_with_the_queue_in_the_same_database_a_single_duplicate_job_queues_nothi
 
 
 def test_with_the_queue_in_the_same_database_a_job_whose_message_is_refused_is_not_stored(same_db):
-    from src.application.messages import MAX_BODY_BYTES
+    from src.application.queue_limits import MAX_BODY_BYTES
 
     job = video()
     oversized = dataclasses.replace(message(job), job_id=job.id + "x" * MAX_BODY_BYTES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,10 +13,18 @@ from typing import Any
 import pytest
 
 from src.application.messages import JobMessage
-from src.application.ports import JobConsumer, JobPublisher, ReceivedMessage
+from src.application.ports import JobConsumer, JobPublisher, QueueAdmin, ReceivedMessage
+from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE
 from src.domain.errors import ReelqueueError
 from src.domain.jobs import JobKind
-from src.infrastructure.memory import FakeClock, InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+from src.infrastructure.memory import (
+    FakeClock,
+    InMemoryBroker,
+    InMemoryConsumer,
+    InMemoryPublisher,
+    InMemoryQueueAdmin,
+)
+from src.interfaces import cli
 
 VISIBILITY_S = 1
 MAX_RECEIVES = 2
@@ -26,7 +36,7 @@ class QueueRig:
     publisher: JobPublisher
     consumer: Callable[[str], JobConsumer]
     advance: Callable[[float], None]  # let time pass: a fake clock moves, SQS really waits
-    dead: Callable[[str], list[tuple[str, str]]]  # (body, reason) of each dead letter
+    admin: QueueAdmin
     new_queue: Callable[[], str]
     # A stale receipt handle (one from before a redelivery) does nothing. Real SQS only says such a
     # delete "might not" delete, and moto honours old handles, so SQS cannot promise this.
@@ -42,7 +52,7 @@ def memory_rig() -> QueueRig:
     broker = InMemoryBroker(clock, visibility_timeout_s=VISIBILITY_S, max_receive_count=MAX_RECEIVES)
     return QueueRig(
         publisher=InMemoryPublisher(broker), consumer=lambda queue: InMemoryConsumer(broker, queue),
-        advance=clock.advance, dead=broker.dead_letters, new_queue=_unique_queue,
+        advance=clock.advance, admin=InMemoryQueueAdmin(broker), new_queue=_unique_queue,
     )
 
 
@@ -55,9 +65,7 @@ def sql_rig(engine: Any) -> QueueRig:
         publisher=SqlQueuePublisher(engine, clock=clock),
         consumer=lambda queue: SqlQueueConsumer(engine, queue, clock=clock, visibility_timeout_s=VISIBILITY_S,
                                                 max_receive_count=MAX_RECEIVES),
-        advance=clock.advance,
-        dead=lambda queue: [(body, reason) for _, body, reason in admin.dead_letters(queue)],
-        new_queue=_unique_queue,
+        advance=clock.advance, admin=admin, new_queue=_unique_queue,
     )
 
 
@@ -80,8 +88,7 @@ def sqs_rig(client: Any) -> QueueRig:
         publisher=SqsPublisher(client, directory),
         consumer=lambda queue: SqsConsumer(client, directory, queue),
         advance=time.sleep,
-        dead=lambda queue: [(body, reason) for _, body, reason in admin.list_dead(queue)],
-        new_queue=new_queue, stale_handles_ignored=False,
+        admin=admin, new_queue=new_queue, stale_handles_ignored=False,
     )
 
 
@@ -227,7 +234,7 @@ def test_a_message_received_too_often_is_dead_lettered(rig: QueueRig) -> None:
 
     assert counts == [1, 2]
     assert nothing_visible(consumer)
-    assert [body for body, _ in rig.dead(queue)] == [sent.encode()]
+    assert [letter.body for letter in rig.admin.dead_letters(queue)] == [sent.encode()]
 
 
 def test_dead_letter_moves_the_message_with_its_reason(rig: QueueRig) -> None:
@@ -240,7 +247,76 @@ def test_dead_letter_moves_the_message_with_its_reason(rig: QueueRig) -> None:
     rig.advance(PAST_VISIBILITY_S)
 
     assert nothing_visible(consumer)
-    assert rig.dead(queue) == [(sent.encode(), "unknown message version 7")]
+    dead = rig.admin.dead_letters(queue)
+    assert [(letter.body, letter.reason) for letter in dead] == [(sent.encode(), "unknown message version 7")]
+
+
+def dead_lettered(rig: QueueRig, queue: str, count: int) -> list[JobMessage]:
+    sent = [message(queue) for _ in range(count)]
+    rig.publisher.publish(sent)
+    consumer = rig.consumer(queue)
+    for got in receive_all(consumer, count):
+        consumer.dead_letter(got, reason="no such job")
+    return sent
+
+
+def receive_all(consumer: JobConsumer, count: int) -> list[ReceivedMessage]:
+    got: list[ReceivedMessage] = []
+    for _ in range(10):
+        got += consumer.receive(max_messages=10, wait_s=1)
+        if len(got) >= count:
+            break
+    assert len(got) == count, got
+    return got
+
+
+def test_listed_dead_letters_stay_dead_until_redriven_back_to_their_queue(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    sent = dead_lettered(rig, queue, 2)
+
+    listed = rig.admin.dead_letters(queue)
+    listed_again = rig.admin.dead_letters(queue)
+    redriven = rig.admin.redrive(queue)
+    consumer = rig.consumer(queue)
+    back = receive_all(consumer, 2)
+
+    assert sorted(letter.body for letter in listed) == sorted(m.encode() for m in sent)
+    assert {letter.reason for letter in listed} == {"no such job"}
+    assert len({letter.message_id for letter in listed}) == 2 and len(listed_again) == 2
+    assert redriven == 2 and rig.admin.dead_letters(queue) == []
+    assert sorted(m.body for m in back) == sorted(m.encode() for m in sent)
+    assert {m.receive_count for m in back} == {1}
+
+
+def test_purged_dead_letters_are_gone_and_the_queue_is_untouched(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    dead_lettered(rig, queue, 2)
+    rig.publisher.publish([message(queue)])
+
+    purged = rig.admin.purge_dead(queue)
+
+    assert purged == 2 and rig.admin.dead_letters(queue) == []
+    assert rig.admin.purge_dead(queue) == 0
+    assert receive_one(rig.consumer(queue)) is not None
+
+
+def test_the_cli_dead_letter_commands_answer_alike_on_every_backend(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    (sent,) = dead_lettered(rig, queue, 1)
+
+    def run(action: str) -> str:
+        out = io.StringIO()
+        assert cli.run_dlq(rig.admin, action, queue, out=out) == 0
+        return out.getvalue()
+
+    (line,) = run("list").splitlines()
+    listed = json.loads(line)
+    assert listed["body"] == sent.encode() and listed["reason"] == "no such job"
+    assert isinstance(listed["id"], str) and listed["id"]
+    assert run("redrive") == f"moved 1 message(s) back to {queue}\n"
+    rig.consumer(queue).dead_letter(receive_one(rig.consumer(queue)), reason="still bad")
+    assert run("purge") == f"deleted 1 dead letter(s) of {queue}\n"
+    assert run("list") == ""
 
 
 def test_a_stale_handle_after_redelivery_cannot_ack_or_release(rig: QueueRig) -> None:
@@ -261,7 +337,7 @@ def test_a_stale_handle_after_redelivery_cannot_ack_or_release(rig: QueueRig) ->
     consumer.dead_letter(current, reason="proves the current handle still holds it")
 
     assert still_leased
-    assert [body for body, _ in rig.dead(queue)] == [sent.encode()]
+    assert [letter.body for letter in rig.admin.dead_letters(queue)] == [sent.encode()]
 
 
 def test_one_ack_of_a_batch_deletes_its_current_leases_and_skips_a_stale_one(rig: QueueRig) -> None:
@@ -280,6 +356,31 @@ def test_one_ack_of_a_batch_deletes_its_current_leases_and_skips_a_stale_one(rig
     assert len(first) == 3 and len(second) == 2
     left = consumer.receive(max_messages=10, wait_s=1)
     assert [m.message_id for m in left] == [m.message_id for m in first if m.message_id not in renewed]
+
+
+def test_a_receive_asking_for_more_than_the_sqs_limit_gets_at_most_ten(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    rig.publisher.publish([message(queue) for _ in range(MAX_RECEIVE + 2)])
+
+    got = rig.consumer(queue).receive(max_messages=50, wait_s=1)
+
+    assert 1 <= len(got) <= MAX_RECEIVE == 10
+
+
+def test_the_body_and_delay_limits_are_exactly_the_sqs_ones(rig: QueueRig) -> None:
+    queue = rig.new_queue()
+    envelope = len(message(queue).encode().encode()) - 32  # the body without its job id
+    largest = JobMessage(kind=JobKind.VIDEO, job_id="x" * (MAX_BODY_BYTES - envelope), queue=queue)
+    too_big = JobMessage(kind=JobKind.VIDEO, job_id="x" * (MAX_BODY_BYTES - envelope + 1), queue=queue)
+
+    rig.publisher.publish([largest])
+    rig.publisher.publish([message(queue)], delay_s=MAX_DELAY_S)
+
+    with pytest.raises(ReelqueueError):
+        rig.publisher.publish([too_big])
+    with pytest.raises(ReelqueueError):
+        rig.publisher.publish([message(queue)], delay_s=MAX_DELAY_S + 1)
+    assert (MAX_BODY_BYTES, MAX_DELAY_S) == (1024 * 1024, 900)
 
 
 def test_a_body_over_one_mebibyte_or_a_long_delay_is_refused(rig: QueueRig) -> None:

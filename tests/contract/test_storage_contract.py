@@ -16,10 +16,11 @@ import requests
 from src.application.ports import Storage
 from src.domain.errors import PermanentError, ReelqueueError
 from src.infrastructure.memory import FakeClock, InMemoryStorage
-from src.infrastructure.storage.local import FILES_PATH, LocalStorage
+from src.infrastructure.storage.local import LocalStorage
 
 BAD_KEYS = ["../outside", "a/../../outside", "/etc/passwd", "", "https://example.com/x", ".secret"]
 PUBLIC_BASE_URL = "http://testserver"
+FILES_PATH = "/api/v1/files/"
 
 
 @dataclass
@@ -44,7 +45,7 @@ def memory_rig() -> StorageRig:
 
 def local_rig(root: Path, clock: FakeClock | None = None) -> StorageRig:
     """What the API's file view will do: check the signature, then read or write the file."""
-    storage = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, clock=clock)
+    storage = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, files_path=FILES_PATH, clock=clock)
 
     def signed(url: str, method: str) -> Path:
         parts = urlsplit(url)
@@ -173,7 +174,7 @@ def test_local_storage_refuses_a_symlink_that_leads_outside_its_root(
 ) -> None:
     root, outside = tmp_path / "storage", tmp_path / "outside"
     outside.mkdir()
-    storage = LocalStorage(root, public_base_url=PUBLIC_BASE_URL)
+    storage = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, files_path=FILES_PATH)
     (root / "linked").symlink_to(outside, target_is_directory=True)
 
     with pytest.raises(ReelqueueError, match="outside the storage root"):
@@ -181,9 +182,23 @@ def test_local_storage_refuses_a_symlink_that_leads_outside_its_root(
     assert not (outside / "escape.mp4").exists()
 
 
+def test_local_signed_urls_point_where_the_api_serves_files(tmp_path: Path) -> None:
+    clock = FakeClock()
+    storage = LocalStorage(tmp_path / "storage", public_base_url="https://jobs.example.com/",
+                           files_path="video-api/files", clock=clock)
+
+    url = urlsplit(storage.presigned_get("outputs/a.mp4", expires_s=60))
+    query = {name: values[0] for name, values in parse_qs(url.query).items()}
+
+    assert (url.scheme, url.netloc) == ("https", "jobs.example.com")
+    assert url.path == "/video-api/files/outputs/a.mp4"
+    assert storage.verify("outputs/a.mp4", query["expires"], query["signature"], clock.now())
+
+
 def test_local_signed_urls_expire_and_cannot_be_reused_for_other_keys_or_methods(tmp_path: Path) -> None:
     clock = FakeClock()
-    storage = LocalStorage(tmp_path / "storage", public_base_url=PUBLIC_BASE_URL, clock=clock)
+    storage = LocalStorage(tmp_path / "storage", public_base_url=PUBLIC_BASE_URL, files_path=FILES_PATH,
+                           clock=clock)
     url = storage.presigned_get("outputs/a.mp4", expires_s=60)
     query = {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
     expires, signature = query["expires"], query["signature"]
@@ -198,9 +213,10 @@ def test_local_signed_urls_expire_and_cannot_be_reused_for_other_keys_or_methods
 
 def test_local_storage_creates_its_signing_secret_once_per_root(tmp_path: Path) -> None:
     root = tmp_path / "storage"
-    first = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, clock=FakeClock())
-    second = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, clock=FakeClock())
-    other = LocalStorage(tmp_path / "other", public_base_url=PUBLIC_BASE_URL, clock=FakeClock())
+    first = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, files_path=FILES_PATH, clock=FakeClock())
+    second = LocalStorage(root, public_base_url=PUBLIC_BASE_URL, files_path=FILES_PATH, clock=FakeClock())
+    other = LocalStorage(tmp_path / "other", public_base_url=PUBLIC_BASE_URL, files_path=FILES_PATH,
+                         clock=FakeClock())
 
     url = first.presigned_get("a.mp4", expires_s=60)
 

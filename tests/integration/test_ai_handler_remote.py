@@ -400,6 +400,19 @@ def test_a_public_base_url_on_a_public_address_gets_callbacks_without_a_warning(
     assert startup_warnings(caplog) == []
 
 
+def test_the_callback_path_comes_from_settings(luma_server):
+    public = UrlPolicy.build(resolver=lambda host, port: ["93.184.215.14"])
+    worker = worker_for(luma_base_url=luma_server.base_url, luma_api_key=luma_server.api_key,
+                        public_base_url="https://jobs.example.com/", callback_policy=public,
+                        luma_callback_path="/video-api/hooks/luma")
+    job = worker.submit(model="ray-2")
+
+    worker.deliver_one()
+
+    assert luma_server.create_bodies[0]["callback_url"] == (
+        f"https://jobs.example.com/video-api/hooks/luma/{job.id}/{job.callback_token}")
+
+
 def test_the_public_base_url_has_no_default():
     assert Settings().public_base_url == ""
 def test_an_image_in_storage_reaches_runway_inline_not_as_a_presigned_url(

@@ -12,11 +12,12 @@ import pytest
 
 from src.application.messages import JobMessage
 from src.domain.errors import ServiceUnavailable
-from src.domain.jobs import JobKind
+from src.domain.jobs import JobKind, VideoJob
 from src.infrastructure.clock import SystemClock
 from src.infrastructure.db.engine import make_engine
 from src.infrastructure.db.migrations import upgrade
 from src.infrastructure.db.queue import SqlQueueAdmin, SqlQueueConsumer, SqlQueuePublisher
+from src.infrastructure.db.repository import SqlAlchemyJobRepository
 from src.infrastructure.memory import FakeClock
 
 THREADS = 8
@@ -88,7 +89,7 @@ def test_dead_letters_can_be_listed_redriven_and_purged(engine: Any) -> None:
     redriven = admin.redrive(queue)
     again = consumer.receive(max_messages=10, wait_s=0)
 
-    assert [(body, reason) for _, body, reason in dead] == [
+    assert [(letter.body, letter.reason) for letter in dead] == [
         (first.body, "unknown message version 9"), (second.body, "maxReceiveCount exceeded")]
     assert depth_before == 0 and redriven == 2
     assert sorted(m.body for m in again) == sorted([first.body, second.body])
@@ -107,3 +108,19 @@ def test_an_unreachable_database_is_service_unavailable() -> None:
 
     with pytest.raises(ServiceUnavailable):
         consumer.receive(max_messages=1, wait_s=0)
+
+
+def test_the_queue_and_the_job_repository_report_a_database_outage_alike() -> None:
+    engine = make_engine("postgresql+psycopg2://nobody@127.0.0.1:1/none")
+    consumer = SqlQueueConsumer(engine, "video", clock=SystemClock(), visibility_timeout_s=30,
+                                max_receive_count=3)
+    jobs = SqlAlchemyJobRepository(engine, kind=VideoJob)
+
+    with pytest.raises(ServiceUnavailable) as from_queue:
+        consumer.receive(max_messages=1, wait_s=0)
+    with pytest.raises(ServiceUnavailable) as from_repository:
+        jobs.get("0" * 32)
+
+    assert "the queue database (trying to receive) is unavailable" in str(from_queue.value)
+    assert "the database is unavailable" in str(from_repository.value)
+    assert type(from_queue.value.__cause__) is type(from_repository.value.__cause__)

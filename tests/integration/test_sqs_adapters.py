@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from src.application.messages import JobMessage
+from src.application.queue_limits import MAX_RETENTION_S
 from src.domain.errors import ReelqueueError, ServiceUnavailable
 from src.domain.jobs import JobKind
 from src.infrastructure.sqs.admin import SqsQueueAdmin
@@ -65,14 +66,16 @@ def test_ensure_creates_the_queue_with_a_redrive_policy_and_is_idempotent(
 ) -> None:
     directory.ensure([QUEUE])
     attributes = sqs_client.get_queue_attributes(QueueUrl=directory.url(QUEUE), AttributeNames=["All"])
-    dlq_arn = sqs_client.get_queue_attributes(QueueUrl=directory.dlq_url(QUEUE),
-                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq = sqs_client.get_queue_attributes(QueueUrl=directory.dlq_url(QUEUE),
+                                          AttributeNames=["All"])["Attributes"]
+    dlq_arn = dlq["QueueArn"]
 
     policy = json.loads(attributes["Attributes"]["RedrivePolicy"])
     assert policy["deadLetterTargetArn"] == dlq_arn
     assert int(policy["maxReceiveCount"]) == 4
     assert attributes["Attributes"]["VisibilityTimeout"] == "30"
     assert directory.url(QUEUE).endswith(directory.prefix + QUEUE)
+    assert int(dlq["MessageRetentionPeriod"]) == MAX_RETENTION_S == 14 * 24 * 3600
 
 
 def test_an_unknown_queue_is_a_clear_error(sqs_client: Any) -> None:
@@ -103,23 +106,23 @@ def test_dead_letters_can_be_listed_redriven_and_purged(sqs_client: Any, directo
         for message in got:
             consumer.dead_letter(message, reason="bad input")
 
-    listed = admin.list_dead(QUEUE, max_messages=20)
-    listed_again = admin.list_dead(QUEUE, max_messages=5)
+    listed = admin.dead_letters(QUEUE, max_messages=20)
+    listed_again = admin.dead_letters(QUEUE, max_messages=5)
     redriven = admin.redrive(QUEUE)
     back = received_ids(consumer)
     for message in consumer.receive(max_messages=1, wait_s=0):
         consumer.ack([message])
 
-    assert len(listed) == 13 and {reason for _, _, reason in listed} == {"bad input"}
+    assert len(listed) == 13 and {letter.reason for letter in listed} == {"bad input"}
     assert len(listed_again) == 5
     assert redriven == 13 and len(back) == 13
-    assert admin.list_dead(QUEUE) == [] and admin.depth(QUEUE) == 0
+    assert admin.dead_letters(QUEUE) == [] and admin.depth(QUEUE) == 0
 
     SqsPublisher(sqs_client, directory).publish(messages(2))
     for message in consumer.receive(max_messages=10, wait_s=0):
         consumer.dead_letter(message, reason="bad input")
     assert admin.purge_dead(QUEUE) == 2
-    assert admin.list_dead(QUEUE) == []
+    assert admin.dead_letters(QUEUE) == []
 
 
 def test_an_unreachable_endpoint_is_service_unavailable() -> None:

@@ -62,10 +62,10 @@ def test_poison_messages_go_to_the_dlq_with_a_reason_while_valid_ones_are_delive
     consumer = SqsConsumer(sqs_client, directory, QUEUE)
 
     handled = drain_once(consumer, jobs) + drain_once(consumer, jobs)
-    dead = SqsQueueAdmin(sqs_client, directory, wait_s=0).list_dead(QUEUE)
+    dead = SqsQueueAdmin(sqs_client, directory, wait_s=0).dead_letters(QUEUE)
 
     assert handled == [job.id]
-    assert sorted(body for _, body, _ in dead) == sorted(poison)
-    for _, body, reason in dead:
-        assert poison[body] in reason
+    assert sorted(letter.body for letter in dead) == sorted(poison)
+    for letter in dead:
+        assert poison[letter.body] in letter.reason
     assert consumer.receive(max_messages=10, wait_s=0) == []

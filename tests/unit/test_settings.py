@@ -23,6 +23,8 @@ WRONG = [
     ("STORAGE_BACKEND", "disk", {}, ["local, s3"]),
     ("STORAGE_ROOT", " ", {}, ["needs a directory"]),
     ("PUBLIC_BASE_URL", "jobs.example.com", {}, ["https://<host>"]),
+    ("FILES_URL_PATH", "api/v1/files?x=1", {}, ["not a URL path", "/<segment>/<segment>/"]),
+    ("LUMA_CALLBACK_PATH", "/api/../webhooks/luma/", {}, ["not a URL path"]),
     ("AWS_REGION", "us-east", {"REELQUEUE_QUEUE_BACKEND": "sqs"}, ["us-east-1"]),
     ("SQS_ENDPOINT_URL", "localhost:4566", {}, ["https://<host>"]),
     ("SQS_QUEUE_PREFIX", "reel queue.", {}, ["letters, digits, '-' and '_'", "at most 67"]),

@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from src.application.backoff import Backoff
 from src.application.messages import JobMessage
 from src.application.outcomes import Ending, Outcome
 from src.domain.jobs import JobKind
 from src.infrastructure.memory import InMemoryConsumer
 from src.infrastructure.observability.metrics import WorkerMetrics
-from src.interfaces.workers.backoff import Backoff
 from src.interfaces.workers.runtime import JobLabels, Worker
 from tests.unit.test_worker_runtime import GatedHandler, eventually, running, send_video
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 
+from src.application.backoff import Backoff
 from src.application.commands import SubmitAIJob, SubmitVideoJob
 from src.application.handlers import ProcessAIJobHandler
 from src.application.messages import JobMessage
@@ -21,7 +22,6 @@ from src.domain.jobs import JobKind
 from src.domain.status import JobStatus
 from src.infrastructure.memory import InMemoryConsumer
 from src.infrastructure.observability.metrics import WorkerMetrics
-from src.interfaces.workers.backoff import Backoff
 from src.interfaces.workers.limits import parse_path_limits
 from src.interfaces.workers.runtime import Worker
 from src.interfaces.workers.signals import stop_on_signals

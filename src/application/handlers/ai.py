@@ -15,10 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar, Unpack
 
+from src.application.backoff import ExponentialBackoff, Jitter
 from src.application.handlers.base import HandlerDependencies, JobHandler, Stopper
 from src.application.logs import job_log
 from src.application.outcomes import Ending, Outcome
 from src.application.ports import LocalGenerator, RemoteProvider, RemoteState, RemoteTask, Storage
+from src.application.queue_limits import MAX_DELAY_S
 from src.application.retry import GiveUp
 from src.application.workflows import workflow_for
 from src.domain.catalogue import CATALOGUE, WorkerType
@@ -39,6 +41,8 @@ from src.domain.status import JobStatus
 log = logging.getLogger(__name__)
 
 P = TypeVar("P", LocalGenerator, RemoteProvider)
+# between tries to record a provider's task id: 0.2 s, 0.4 s, 0.8 s ... up to 5 s, no jitter
+TASK_ID_SAVE_BACKOFF = ExponentialBackoff(base_s=0.2, max_s=5.0, jitter=Jitter.NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +50,7 @@ class PollSchedule:
     """How soon to check a remote task again: a quarter of its age, within bounds."""
 
     min_delay_s: int = 5
-    max_delay_s: int = 900  # the SQS DelaySeconds cap
+    max_delay_s: int = MAX_DELAY_S
 
     def next_delay_s(self, age_s: float) -> int:
         return int(min(self.max_delay_s, max(self.min_delay_s, age_s / 4)))
@@ -59,7 +63,7 @@ class QuotaWait:
 
     max_wait_s: float = 24 * 3600
     recheck_s: int = 300
-    max_delay_s: int = 900  # the SQS DelaySeconds cap
+    max_delay_s: int = MAX_DELAY_S
 
     def delay_s(self, retry_after_s: float | None) -> int:
         wanted = self.recheck_s if retry_after_s is None else retry_after_s
@@ -311,7 +315,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
         redelivery. The worker's heartbeat keeps the lock and the message while this waits.
         """
         waiting = job.wait_for_provider(task_id, self.clock.now())
-        delay_s = 0.2
+        failures = 1
+        delay_s = TASK_ID_SAVE_BACKOFF.delay_s(failures)
         deadline_s = time.monotonic() + self.task_id_save_s
         while True:
             try:
@@ -332,7 +337,8 @@ class ProcessAIJobHandler(JobHandler[AIJob]):
                     return self.transition(current, current.cancelled_with_task(task_id, self.clock.now()))
                 raise
             time.sleep(delay_s)
-            delay_s = min(delay_s * 2, 5.0)
+            failures += 1
+            delay_s = TASK_ID_SAVE_BACKOFF.delay_s(failures)
 
     def _check_back(self, job: AIJob, *, reason: str) -> Outcome:
         if job.status is JobStatus.PROCESSING:  # a redelivery found the task id: wait again

@@ -12,7 +12,7 @@ from src.application.ports.inference import (
 from src.application.ports.locks import Idempotency, Lock
 from src.application.ports.media import MediaInfo, Transcoder, UrlFetcher
 from src.application.ports.progress import Progress, ProgressStore
-from src.application.ports.queue import JobConsumer, JobPublisher, ReceivedMessage
+from src.application.ports.queue import DeadLetter, JobConsumer, JobPublisher, QueueAdmin, ReceivedMessage
 from src.application.ports.repositories import (
     AIJobRepository,
     JobRepository,
@@ -26,6 +26,7 @@ from src.application.ports.storage import Storage
 __all__ = [
     "AIJobRepository",
     "Clock",
+    "DeadLetter",
     "GeneratedVideo",
     "Idempotency",
     "IdempotencyKeys",
@@ -42,6 +43,7 @@ __all__ = [
     "OutboxRelay",
     "Progress",
     "ProgressStore",
+    "QueueAdmin",
     "ReceivedMessage",
     "RemoteProvider",
     "RemoteState",

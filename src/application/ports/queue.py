@@ -46,3 +46,30 @@ class JobConsumer(Protocol):
     def dead_letter(self, message: ReceivedMessage, *, reason: str) -> None:
         """Move a message that can never be handled to the dead-letter queue, with the reason."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeadLetter:
+    message_id: str
+    body: str
+    reason: str  # why it was dead-lettered ("maxReceiveCount exceeded" when it was received too often)
+
+
+class QueueAdmin(Protocol):
+    """What an operator does with a queue (the CLI's ``dlq list|redrive|purge``)."""
+
+    def depth(self, queue: str) -> int:
+        """Messages in ``queue`` that are not dead letters: ready, delayed or in flight."""
+        ...
+
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """The dead letters of ``queue``, oldest first where the backend knows; they stay there."""
+        ...
+
+    def redrive(self, queue: str) -> int:
+        """Move every dead letter of ``queue`` back to it, as new messages; returns how many."""
+        ...
+
+    def purge_dead(self, queue: str) -> int:
+        """Delete every dead letter of ``queue``; returns how many."""
+        ...

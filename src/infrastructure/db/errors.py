@@ -1,4 +1,7 @@
-"""Driver errors translated into the library's own, with ``raise ... from exc``."""
+"""SQLAlchemy's errors translated into the library's own, with ``raise ... from exc``: the one
+translation for every database adapter (repositories, outbox, locks, progress, the SQL queue).
+Redis has its own in ``src/infrastructure/cache/errors.py``, AWS in ``src/infrastructure/sqs/client.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ class DuplicateRecord(ReelqueueError):
 
 @contextmanager
 def translated_errors(what: str = "the database") -> Iterator[None]:
-    """Connection problems become :class:`ServiceUnavailable`; key clashes :class:`DuplicateRecord`."""
+    """Connection problems become :class:`ServiceUnavailable`, key clashes :class:`DuplicateRecord`;
+    anything else (a bug, such as a malformed statement) is raised as it is, with its traceback."""
     try:
         yield
     except sa.exc.IntegrityError as exc:

@@ -18,35 +18,33 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from src.application.messages import MAX_BODY_BYTES, JobMessage
-from src.application.ports import Clock, ReceivedMessage
-from src.domain.errors import ReelqueueError, ServiceUnavailable
+from src.application.messages import JobMessage
+from src.application.ports import Clock, DeadLetter, ReceivedMessage
+from src.application.queue_limits import (
+    MAX_BODY_BYTES,
+    MAX_DELAY_S,
+    MAX_RECEIVE,
+    MAX_RECEIVE_REASON,
+    MAX_WAIT_S,
+)
+from src.domain.errors import ReelqueueError
 from src.infrastructure.db.engine import OneStatement, transaction
+from src.infrastructure.db.errors import translated_errors
 from src.infrastructure.db.tables import queue_messages as t
 
 log = logging.getLogger(__name__)
 
-MAX_DELAY_S = 900
-MAX_BATCH = 10
-MAX_WAIT_S = 20
 POLL_INTERVAL_S = 0.2
-MAX_RECEIVE_REASON = "maxReceiveCount exceeded"
 
 
-@contextmanager
-def _db_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except sa.exc.OperationalError as exc:
-        raise ServiceUnavailable(f"queue database unavailable while trying to {action}: {exc}") from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise ReelqueueError(f"queue database error while trying to {action}: {exc}") from exc
+def _db_errors(action: str) -> AbstractContextManager[None]:
+    return translated_errors(f"the queue database (trying to {action})")
 
 
 class SqlQueuePublisher:
@@ -109,7 +107,7 @@ class SqlQueueConsumer:
     def receive(self, *, max_messages: int, wait_s: float) -> list[ReceivedMessage]:
         deadline = time.monotonic() + min(wait_s, MAX_WAIT_S)
         while True:
-            got = self._claim(max(1, min(max_messages, MAX_BATCH)))
+            got = self._claim(max(1, min(max_messages, MAX_RECEIVE)))
             if got or time.monotonic() >= deadline:
                 return got
             time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
@@ -208,11 +206,12 @@ class SqlQueueAdmin:
         with _db_errors("count messages"), self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def dead_letters(self, queue: str) -> list[tuple[int, str, str]]:
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
         query = (sa.select(t.c.id, t.c.body, t.c.dead_reason)
                  .where(t.c.queue == queue, t.c.dead_reason.is_not(None)).order_by(t.c.id))
         with _db_errors("list dead letters"), self.engine.connect() as conn:
-            return [(row.id, row.body, row.dead_reason) for row in conn.execute(query)]
+            return [DeadLetter(message_id=str(row.id), body=row.body, reason=row.dead_reason)
+                    for row in conn.execute(query)]
 
     def redrive(self, queue: str) -> int:
         """Move every dead letter of ``queue`` back to ready, with a fresh receive count."""
@@ -223,6 +222,7 @@ class SqlQueueAdmin:
             return conn.execute(dead.values(**values)).rowcount
 
     def purge_dead(self, queue: str) -> int:
+        """Delete every dead letter of ``queue``; returns how many."""
         dead = sa.delete(t).where(t.c.queue == queue, t.c.dead_reason.is_not(None))
         with _db_errors("purge dead letters"), self.engine.begin() as conn:
             return conn.execute(dead).rowcount

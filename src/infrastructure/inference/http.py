@@ -9,10 +9,8 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
+from src.application.backoff import ExponentialBackoff, Jitter
 from src.domain.errors import (
     OutputExpired,
     PermanentError,
@@ -38,17 +37,16 @@ MAX_REDIRECTS = 3
 CHUNK_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True, kw_only=True)
-class Backoff:
-    """Exponential backoff with full jitter, capped; a server's Retry-After wins within the cap."""
+# between reads answered 429/5xx: 0-0.5 s, 0-1 s, 0-2 s ... up to 0-8 s (full jitter)
+READ_BACKOFF = ExponentialBackoff(base_s=0.5, max_s=8.0, jitter=Jitter.FULL)
 
-    base_s: float = 0.5
-    max_s: float = 8.0
 
-    def delay_s(self, attempt: int, retry_after_s: float | None = None) -> float:
-        if retry_after_s is not None:
-            return min(self.max_s, max(0.0, retry_after_s))
-        return random.uniform(0, min(self.max_s, self.base_s * 2**attempt))
+def read_retry_delay_s(backoff: ExponentialBackoff, failures: int, retry_after_s: float | None) -> float:
+    """The wait before retrying a read after its ``failures``-th throttled answer: the server's
+    Retry-After when it gave one (within ``backoff.max_s``), else ``backoff.delay_s(failures)``."""
+    if retry_after_s is not None:
+        return min(backoff.max_s, max(0.0, retry_after_s))
+    return backoff.delay_s(failures)
 
 
 class ApiClient:
@@ -70,7 +68,7 @@ class ApiClient:
         create_timeout_s: float | None = None,
         session: requests.Session | None = None,
         max_retries: int = 3,
-        backoff: Backoff = Backoff(),
+        backoff: ExponentialBackoff = READ_BACKOFF,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.provider = provider
@@ -104,7 +102,7 @@ class ApiClient:
                     f"{self.provider} answered {response.status_code} to {method} {path} "
                     f"{attempt + 1} times", retry_after_s=retry_after,
                 )
-            delay = self.backoff.delay_s(attempt, retry_after)
+            delay = read_retry_delay_s(self.backoff, attempt + 1, retry_after)
             log.warning("%s answered %s to %s %s; retrying in %.2fs",
                         self.provider, response.status_code, method, path, delay)
             self.sleep(delay)

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from src.application.backoff import ExponentialBackoff
 from src.application.ports import RemoteState, RemoteTask
 from src.domain.catalogue import LUMA_RATIOS
 from src.domain.errors import PermanentError, ReelqueueError
 from src.domain.jobs import AIJob, Mode
-from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, created_id, json_of
+from src.infrastructure.inference.http import READ_BACKOFF, ApiClient, OutputDownloader, created_id, json_of
 
 if TYPE_CHECKING:
     from src.config import Settings
@@ -51,7 +52,7 @@ class LumaProvider:
         resolution: str = "720p",
         session: requests.Session | None = None,
         max_retries: int = 3,
-        backoff: Backoff = Backoff(),
+        backoff: ExponentialBackoff = READ_BACKOFF,
         image_size: ImageSize | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}

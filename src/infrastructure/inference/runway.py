@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from src.application.backoff import ExponentialBackoff
 from src.application.ports import RemoteState, RemoteTask, Storage
 from src.domain.catalogue import CATALOGUE
 from src.domain.errors import PermanentError, TransientError
 from src.domain.jobs import AIJob, Mode
-from src.infrastructure.inference.http import ApiClient, Backoff, OutputDownloader, created_id, json_of
+from src.infrastructure.inference.http import READ_BACKOFF, ApiClient, OutputDownloader, created_id, json_of
 from src.infrastructure.inference.runway_inputs import PromptImages, UrlProber
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ class RunwayProvider:
         create_timeout_s: float = 60.0,
         session: requests.Session | None = None,
         max_retries: int = 3,
-        backoff: Backoff = Backoff(),
+        backoff: ExponentialBackoff = READ_BACKOFF,
         storage: Storage | None = None,
         fetcher: UrlProber | None = None,
     ) -> None:

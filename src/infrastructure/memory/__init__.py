@@ -10,7 +10,12 @@ from src.infrastructure.memory.inference import FakeLocalGenerator, FakeRemotePr
 from src.infrastructure.memory.locks import InMemoryIdempotency
 from src.infrastructure.memory.media import FakeTranscoder, FakeUrlFetcher
 from src.infrastructure.memory.progress import InMemoryProgress
-from src.infrastructure.memory.queue import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+from src.infrastructure.memory.queue import (
+    InMemoryBroker,
+    InMemoryConsumer,
+    InMemoryPublisher,
+    InMemoryQueueAdmin,
+)
 from src.infrastructure.memory.repository import (
     InMemoryDatabase,
     InMemoryIdempotencyKeys,
@@ -34,5 +39,6 @@ __all__ = [
     "InMemoryOutbox",
     "InMemoryProgress",
     "InMemoryPublisher",
+    "InMemoryQueueAdmin",
     "InMemoryStorage",
 ]

@@ -7,13 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from src.application.messages import MAX_BODY_BYTES, JobMessage
-from src.application.ports import ReceivedMessage
+from src.application.messages import JobMessage
+from src.application.ports import DeadLetter, ReceivedMessage
 from src.application.ports.clock import Clock
+from src.application.queue_limits import MAX_BODY_BYTES, MAX_DELAY_S, MAX_RECEIVE, MAX_RECEIVE_REASON
 from src.domain.errors import ReelqueueError
-
-MAX_DELAY_S = 900
-MAX_BATCH = 10
 
 
 @dataclass
@@ -62,7 +60,7 @@ class InMemoryBroker:
                 if stored.visible_at > now:
                     continue
                 if stored.receive_count >= self.max_receive_count:
-                    self._to_dlq(queue, stored, "maxReceiveCount exceeded")
+                    self._to_dlq(queue, stored, MAX_RECEIVE_REASON)
                     continue
                 stored.receive_count += 1
                 stored.receipt = f"r{next(self._ids)}"
@@ -110,6 +108,34 @@ class InMemoryBroker:
     def dead_letters(self, queue: str) -> list[tuple[str, str]]:
         return [(s.body, s.reason or "") for s in self.dead.get(queue, [])]
 
+    def dead_messages(self, queue: str, *, take: bool = False) -> list[DeadLetter]:
+        """The dead letters of ``queue``, oldest first; ``take`` removes them."""
+        with self._mutex:
+            dead = self.dead.pop(queue, []) if take else list(self.dead.get(queue, []))
+        return [DeadLetter(message_id=s.id, body=s.body, reason=s.reason or "") for s in dead]
+
+
+class InMemoryQueueAdmin:
+    """The :class:`~src.application.ports.QueueAdmin` of the in-memory queue."""
+
+    def __init__(self, broker: InMemoryBroker) -> None:
+        self.broker = broker
+
+    def depth(self, queue: str) -> int:
+        return self.broker.depth(queue)
+
+    def dead_letters(self, queue: str) -> list[DeadLetter]:
+        return self.broker.dead_messages(queue)
+
+    def redrive(self, queue: str) -> int:
+        taken = self.broker.dead_messages(queue, take=True)
+        for letter in taken:
+            self.broker.send(queue, letter.body)
+        return len(taken)
+
+    def purge_dead(self, queue: str) -> int:
+        return len(self.broker.dead_messages(queue, take=True))
+
 
 class InMemoryPublisher:
     def __init__(self, broker: InMemoryBroker) -> None:
@@ -131,7 +157,7 @@ class InMemoryConsumer:
     def receive(self, *, max_messages: int, wait_s: float) -> list[ReceivedMessage]:
         deadline = time.monotonic() + min(wait_s, 20)
         while True:
-            got = self.broker.receive(self.queue, min(max_messages, MAX_BATCH))
+            got = self.broker.receive(self.queue, min(max_messages, MAX_RECEIVE))
             if got or time.monotonic() >= deadline:
                 return got
             time.sleep(0.01)

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from src.application.messages import MAX_BODY_BYTES, JobMessage
+from src.application.messages import JobMessage
 from src.application.ports import KeptAnswer, OutboxEntry
 from src.application.ports.clock import Clock
+from src.application.queue_limits import MAX_BODY_BYTES
 from src.domain.errors import ConcurrentUpdate, IdempotencyKeyTaken, JobNotFound, ReelqueueError
 from src.domain.jobs import Job
 from src.domain.status import JobStatus

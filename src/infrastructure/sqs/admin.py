@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from src.application.ports import DeadLetter
+from src.application.queue_limits import MAX_RECEIVE, MAX_RECEIVE_REASON
 from src.infrastructure.sqs.client import aws_errors
-from src.infrastructure.sqs.consumer import MAX_MESSAGES, REASON_ATTRIBUTE, chunks, delete_batch
+from src.infrastructure.sqs.consumer import REASON_ATTRIBUTE, chunks, delete_batch
 from src.infrastructure.sqs.publisher import SqsPublisher
 from src.infrastructure.sqs.queues import QueueDirectory
 
 log = logging.getLogger(__name__)
 
 HOLD_S = 30  # how long listed or moved dead letters stay hidden from other readers
-MAX_RECEIVE_REASON = "maxReceiveCount exceeded"  # dead letters moved by the redrive policy carry no reason
 
 
 class SqsQueueAdmin:
@@ -31,17 +32,17 @@ class SqsQueueAdmin:
             response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=names)
         return sum(int(response["Attributes"].get(name, 0)) for name in names)
 
-    def list_dead(self, queue: str, max_messages: int = 100) -> list[tuple[str, str, str]]:
-        """Up to ``max_messages`` dead letters as (message id, body, reason); they stay in the DLQ."""
+    def dead_letters(self, queue: str, max_messages: int = 100) -> list[DeadLetter]:
+        """Up to ``max_messages`` dead letters; they stay in the DLQ."""
         url = self.directory.dlq_url(queue)
-        seen: dict[str, tuple[str, str, str]] = {}
+        seen: dict[str, DeadLetter] = {}
         handles: list[str] = []
         while len(seen) < max_messages:
-            messages = self._receive(url, min(MAX_MESSAGES, max_messages - len(seen)))
+            messages = self._receive(url, min(MAX_RECEIVE, max_messages - len(seen)))
             if not messages:
                 break
             for m in messages:
-                seen[m["MessageId"]] = (m["MessageId"], m["Body"], _reason(m))
+                seen[m["MessageId"]] = _dead_letter(m)
                 handles.append(m["ReceiptHandle"])
         self._show_again(url, handles)
         return list(seen.values())
@@ -60,7 +61,7 @@ class SqsQueueAdmin:
     def _drain(self, queue: str, forward: Any) -> int:
         url = self.directory.dlq_url(queue)
         moved = 0
-        while messages := self._receive(url, MAX_MESSAGES):
+        while messages := self._receive(url, MAX_RECEIVE):
             forward([m["Body"] for m in messages])
             delete_batch(self.client, url, [m["ReceiptHandle"] for m in messages])
             moved += len(messages)
@@ -83,6 +84,10 @@ class SqsQueueAdmin:
                 self.client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
+def _dead_letter(message: dict[str, Any]) -> DeadLetter:
+    return DeadLetter(message_id=message["MessageId"], body=message["Body"], reason=_reason(message))
+
+
 def _reason(message: dict[str, Any]) -> str:
     attribute = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {})
-    return str(attribute.get("StringValue", MAX_RECEIVE_REASON))
+    return str(attribute.get("StringValue", MAX_RECEIVE_REASON))  # SQS's redrive sets no reason

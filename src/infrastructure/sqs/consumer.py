@@ -9,14 +9,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from src.application.ports import ReceivedMessage
+from src.application.queue_limits import MAX_BATCH, MAX_RECEIVE, MAX_VISIBILITY_TIMEOUT_S, MAX_WAIT_S
 from src.domain.errors import ReelqueueError
 from src.infrastructure.sqs.client import aws_errors, error_code
-from src.infrastructure.sqs.queues import MAX_VISIBILITY_TIMEOUT_S, QueueDirectory
+from src.infrastructure.sqs.queues import QueueDirectory
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGES = 10  # per ReceiveMessage and per DeleteMessageBatch
-MAX_WAIT_S = 20  # the longest long poll
 MAX_REASON_CHARS = 4096
 REASON_ATTRIBUTE = "reason"
 STALE_HANDLE_CODES = {
@@ -26,7 +25,7 @@ STALE_HANDLE_CODES = {
 }
 
 
-def chunks(items: Sequence[Any], size: int = MAX_MESSAGES) -> list[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = MAX_BATCH) -> list[Sequence[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
@@ -40,7 +39,7 @@ class SqsConsumer:
         with aws_errors(f"receive from {self.queue}"):
             response = self.client.receive_message(
                 QueueUrl=self.directory.url(self.queue),
-                MaxNumberOfMessages=max(1, min(max_messages, MAX_MESSAGES)),
+                MaxNumberOfMessages=max(1, min(max_messages, MAX_RECEIVE)),
                 WaitTimeSeconds=int(max(0, min(wait_s, MAX_WAIT_S))),
                 AttributeNames=["ApproximateReceiveCount"],
             )

@@ -7,15 +7,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from src.application.messages import JobMessage
+from src.application.queue_limits import MAX_BATCH, MAX_BODY_BYTES, MAX_DELAY_S
 from src.domain.errors import ReelqueueError
 from src.infrastructure.sqs.client import aws_errors
 from src.infrastructure.sqs.queues import QueueDirectory
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 10  # entries per SendMessageBatch
-MAX_BODY_BYTES = 1024 * 1024  # one message, and one whole batch
-MAX_DELAY_S = 900
 
 
 def batches(entries: Sequence[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -9,14 +9,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from src.application.queue_limits import MAX_RETENTION_S, MAX_VISIBILITY_TIMEOUT_S
 from src.domain.errors import ReelqueueError
 from src.infrastructure.sqs.client import aws_errors, error_code
 
 log = logging.getLogger(__name__)
 
 DLQ_SUFFIX = "-dlq"
-MAX_VISIBILITY_TIMEOUT_S = 12 * 3600
-MAX_RETENTION_S = 14 * 24 * 3600  # dead letters are kept as long as SQS allows
 MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 

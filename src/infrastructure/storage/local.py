@@ -18,16 +18,20 @@ from src.infrastructure.clock import SystemClock
 from src.infrastructure.storage.keys import InvalidStorageKey, check_expiry, check_key
 
 SECRET_FILE = ".secret"  # not a valid key (keys start with a letter or digit), so never served
-FILES_PATH = "/api/v1/files/"
 
 
 class LocalStorage:
+    """``files_path``: where the API serves the files (``/api/v1/files/`` for reelqueue's API);
+    a signed URL is ``public_base_url + files_path + key + ?expires=...&signature=...``."""
+
     def __init__(
-        self, root: Path, *, public_base_url: str, secret: str | None = None, clock: Clock | None = None
+        self, root: Path, *, public_base_url: str, files_path: str, secret: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.public_base_url = public_base_url.rstrip("/")
+        self.files_path = "/" + files_path.strip("/") + "/"
         self.clock = clock or SystemClock()
         self._secret = (secret or _root_secret(self.root)).encode()
 
@@ -88,7 +92,7 @@ class LocalStorage:
         query = {"expires": expires_at, "signature": self._signature(key, method, expires_at)}
         if method != "GET":
             query["method"] = method
-        return f"{self.public_base_url}{FILES_PATH}{quote(key)}?{urlencode(query)}"
+        return f"{self.public_base_url}{self.files_path}{quote(key)}?{urlencode(query)}"
 
     def _signature(self, key: str, method: str, expires_at: int) -> str:
         message = f"{method.upper()}\n{key}\n{expires_at}".encode()

@@ -13,9 +13,8 @@ import time
 from collections.abc import Sequence
 
 from src.application.ports import JobConsumer, ReceivedMessage
+from src.application.queue_limits import MAX_BATCH
 from src.interfaces.workers.outages import Outages
-
-MAX_BATCH = 10  # SQS DeleteMessageBatch limit
 
 
 class AckBatcher:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from src.application.backoff import Backoff
 from src.domain.errors import ReelqueueError
 from src.infrastructure.observability.metrics import WorkerMetrics
-from src.interfaces.workers.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from itertools import islice
 
 from src.application.ports import JobConsumer, ReceivedMessage
+from src.application.queue_limits import MAX_RECEIVE
 from src.infrastructure.observability.metrics import WorkerMetrics
-from src.interfaces.workers.acks import MAX_BATCH, AckBatcher
+from src.interfaces.workers.acks import AckBatcher
 from src.interfaces.workers.outages import Outages
 
 
@@ -31,7 +32,7 @@ class Receiver:
         started_s = time.monotonic()
         wait_s = self.acks.poll_wait_s(self.wait_s)
         try:
-            messages = self.consumer.receive(max_messages=min(count, MAX_BATCH), wait_s=wait_s)
+            messages = self.consumer.receive(max_messages=min(count, MAX_RECEIVE), wait_s=wait_s)
         except Exception as exc:  # noqa: BLE001 - any outage: log, back off, stay up
             self.outages.record("receive", exc)
             self._down = True

@@ -30,12 +30,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from src.application.backoff import Backoff
 from src.application.ports import JobConsumer, JobPublisher, ReceivedMessage
+from src.application.queue_limits import MAX_RECEIVE
 from src.domain.jobs import JobKind
 from src.infrastructure.observability.health import Health
 from src.infrastructure.observability.metrics import WorkerMetrics
-from src.interfaces.workers.acks import MAX_BATCH, AckBatcher
-from src.interfaces.workers.backoff import Backoff
+from src.interfaces.workers.acks import AckBatcher
 from src.interfaces.workers.delivery import Delivery, Describe, Handler, JobLabels, kind_only
 from src.interfaces.workers.dispatching import Dispatcher
 from src.interfaces.workers.heartbeat import Heartbeat, KeepAlive
@@ -71,8 +72,8 @@ class Worker:
         ack_linger_s: float = 1.0,
         prefetch: int = 0,
     ) -> None:
-        if not 0 <= prefetch <= MAX_BATCH:
-            raise ValueError(f"prefetch must be 0-{MAX_BATCH}")
+        if not 0 <= prefetch <= MAX_RECEIVE:
+            raise ValueError(f"prefetch must be 0-{MAX_RECEIVE}")
         self.consumer = consumer
         self.prefetch = prefetch
         self.shutdown_deadline_s = shutdown_deadline_s

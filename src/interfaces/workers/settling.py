@@ -10,6 +10,7 @@ import time
 from src.application.handlers import Stopper
 from src.application.outcomes import Action, Outcome
 from src.application.ports import JobConsumer, JobPublisher, ReceivedMessage
+from src.application.queue_limits import MAX_DELAY_S
 from src.domain.errors import JobNotFound
 from src.infrastructure.observability.metrics import DeadLetter, Handled, WorkerMetrics
 from src.interfaces.workers.acks import AckBatcher
@@ -19,7 +20,6 @@ from src.interfaces.workers.pool import JobPool
 
 log = logging.getLogger(__name__)
 
-MAX_DELAY_S = 900  # SQS DelaySeconds limit
 
 
 class Settler:
