@@ -91,6 +91,7 @@ def reelqueue_server(db_url: str, moto_url: str, port: int, workers: int, tmp: P
         "REELQUEUE_SECRET_KEY": "bench-only", "REELQUEUE_DATABASE_URL": url,
         "REELQUEUE_REDIS_URL": API_REDIS_URL, "REELQUEUE_QUEUE_BACKEND": queue_backend,
         "REELQUEUE_SQS_ENDPOINT_URL": moto_url, "REELQUEUE_SQS_QUEUE_PREFIX": prefix,
+        "REELQUEUE_AWS_REGION": "us-east-1",
         "REELQUEUE_STORAGE_ROOT": str(tmp / "storage"), "REELQUEUE_THROTTLE_USER_POSTS": "1000000/minute",
         "REELQUEUE_LOG_LEVEL": "WARNING", "REELQUEUE_LOG_FORMAT": "text",
     }
