@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from src.application.handlers import Stopper
 from src.application.messages import JobMessage
 from src.application.outcomes import Outcome
 from src.application.ports import ReceivedMessage
+
+T = TypeVar("T")
+
+
+class ExtendMark(Generic[T]):
+    """The one item whose message the heartbeat extends now, guarded by its owner's condition:
+    the extend call goes out with no lock held, and whoever settles the item waits for the mark
+    to clear (``item is not ...``), so an extend never lands after an ack or a hand-back."""
+
+    def __init__(self, changed: threading.Condition) -> None:
+        self._changed = changed
+        self.item: T | None = None  # read and written under ``changed``
+
+    @contextmanager
+    def hold(self, item: T, *, present: Callable[[], bool]) -> Iterator[bool]:
+        """Marks ``item`` while ``present()`` (checked under the lock); yields False when it is
+        not: its message is already settled or taken."""
+        with self._changed:
+            held = present()
+            if held:
+                self.item = item
+        if not held:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._changed:
+                self.item = None
+                self._changed.notify_all()
 
 
 class Handler(Protocol):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 
-from src.interfaces.workers.delivery import Delivery, Handler
+from src.interfaces.workers.delivery import Delivery, ExtendMark, Handler
 from src.interfaces.workers.limits import PathSlots
 
 RunJob = Callable[[Delivery, Handler], None]
@@ -33,8 +33,8 @@ class JobPool:
         self._after = after  # called on the job thread after each job (start a prefetched one)
         self._claimed = 0
         self._settling = 0  # finished jobs whose outcome is being acted on
-        self._extending: Delivery | None = None  # the one whose message the heartbeat extends now
         self._changed = threading.Condition()
+        self._extending = ExtendMark[Delivery](self._changed)  # the heartbeat's current extend
         self._slots: list[threading.Thread] = []
         self._ready: queue.SimpleQueue[tuple[Delivery, Handler] | None] = queue.SimpleQueue()
 
@@ -76,7 +76,7 @@ class JobPool:
         on its way: an extend never lands after the message was released or acked. Its outcome
         is then acted on; :meth:`settled` says when that is done."""
         with self._changed:
-            self._changed.wait_for(lambda: self._extending is not delivery)
+            self._changed.wait_for(lambda: self._extending.item is not delivery)
             self.running.discard(delivery)
             self._settling += 1
             self._changed.notify_all()
@@ -87,23 +87,10 @@ class JobPool:
             self._settling -= 1
             self._changed.notify_all()
 
-    @contextmanager
-    def extending(self, delivery: Delivery) -> Iterator[bool]:
+    def extending(self, delivery: Delivery) -> AbstractContextManager[bool]:
         """Marks the job whose message the heartbeat extends now (the call goes out with no lock
         held); yields False when the job has finished: its message is settled."""
-        with self._changed:
-            running = delivery in self.running
-            if running:
-                self._extending = delivery
-        if not running:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            with self._changed:
-                self._extending = None
-                self._changed.notify_all()
+        return self._extending.hold(delivery, present=lambda: delivery in self.running)
 
     def snapshot(self) -> list[Delivery]:
         with self._changed:

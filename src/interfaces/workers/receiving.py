@@ -6,14 +6,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from itertools import islice
 
 from src.application.ports import JobConsumer, ReceivedMessage
 from src.application.queue_limits import MAX_RECEIVE
 from src.infrastructure.observability.metrics import WorkerMetrics
 from src.interfaces.workers.acks import AckBatcher
+from src.interfaces.workers.delivery import ExtendMark
 from src.interfaces.workers.outages import Outages
 
 
@@ -53,8 +54,8 @@ class Prefetched:
 
     def __init__(self) -> None:
         self._messages: deque[ReceivedMessage] = deque()
-        self._extending: ReceivedMessage | None = None
         self._changed = threading.Condition()
+        self._extending = ExtendMark[ReceivedMessage](self._changed)
 
     def __len__(self) -> int:
         with self._changed:
@@ -74,24 +75,12 @@ class Prefetched:
 
     def _extending_any(self, count: int) -> bool:
         """Whether the heartbeat extends one of the first ``count`` messages now (lock held)."""
-        return self._extending is not None and self._extending in islice(self._messages, count)
+        item = self._extending.item
+        return item is not None and item in islice(self._messages, count)
 
-    @contextmanager
-    def extending(self, message: ReceivedMessage) -> Iterator[bool]:
+    def extending(self, message: ReceivedMessage) -> AbstractContextManager[bool]:
         """Marks the message the heartbeat extends now; yields False once it was taken."""
-        with self._changed:
-            held = message in self._messages
-            if held:
-                self._extending = message
-        if not held:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            with self._changed:
-                self._extending = None
-                self._changed.notify_all()
+        return self._extending.hold(message, present=lambda: message in self._messages)
 
     def snapshot(self) -> list[ReceivedMessage]:
         with self._changed:
